@@ -1,0 +1,54 @@
+"""Health check for load balancers and monitors: database, queue, newest webhook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django_q.brokers import get_broker
+
+from sync.models import WebhookDelivery
+
+
+def _database() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def _queue() -> dict[str, Any]:
+    try:
+        broker = get_broker()
+        if not broker.ping():
+            return {"ok": False, "error": "broker does not answer"}
+        return {"ok": True, "broker": broker.__class__.__name__, "queued": broker.queue_size()}
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+def _webhooks() -> dict[str, Any]:
+    try:
+        newest = (
+            WebhookDelivery.objects.order_by("-received_at").values_list("received_at", flat=True).first()
+        )
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)}
+    age = None if newest is None else round((timezone.now() - newest).total_seconds(), 1)
+    # No threshold: a quiet site sends no webhooks; the age is for a monitor to judge.
+    return {"ok": True, "newest_age_seconds": age}
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _database(), "queue": _queue(), "webhooks": _webhooks()}
+    healthy = checks["database"]["ok"] and checks["queue"]["ok"]
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
+    )

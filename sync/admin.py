@@ -1,0 +1,210 @@
+"""The operations console for sites, mirrors, backfills and webhook deliveries.
+
+Actions only call services; mirrors and logs are read-only because Wix (or the portal
+itself) writes them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
+from sync.models import BackfillRun, Event, Policy, TicketDefinition, WebhookDelivery, WixSite
+from sync.services.backfill import backfill_resume, backfill_start
+
+
+def _report_runs(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, results: list[tuple[BackfillRun, bool]]
+) -> None:
+    started = sum(1 for _, created in results if created)
+    running = len(results) - started
+    text = f"Queued {started} backfill run(s)."
+    if running:
+        text += f" {running} already queued or running; not started twice."
+    modeladmin.message_user(request, text, messages.SUCCESS)
+
+
+@admin.register(WixSite)
+class WixSiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "site_id", "auth_method", "is_active", "live_events", "last_backfill"]
+    list_filter = ["is_active", "auth_method"]
+    search_fields = ["name", "site_id", "instance_id"]
+    actions = ["backfill_all_events"]
+    fieldsets = [
+        (None, {"fields": ["name", "site_id", "instance_id", "is_active"]}),
+        (
+            "Authentication (secrets are read from environment variables)",
+            {"fields": ["auth_method", "api_key_env", "app_id", "app_secret_env"]},
+        ),
+        ("API", {"fields": ["api_base_url", "path_family", "paging"]}),
+        ("Webhooks", {"fields": ["webhook_public_keys"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_live_events=Count("events", filter=Q(events__deleted_at__isnull=True), distinct=True))
+        )
+
+    @admin.display(description="Events", ordering="_live_events")
+    def live_events(self, obj: WixSite) -> int:
+        return obj._live_events  # type: ignore[attr-defined]
+
+    @admin.display(description="Last backfill")
+    def last_backfill(self, obj: WixSite) -> str:
+        run = obj.backfill_runs.order_by("-created_at").first()
+        if run is None:
+            return "never"
+        url = reverse("admin:sync_backfillrun_change", args=[run.pk])
+        return format_html('<a href="{}">{} ({})</a>', url, run.get_status_display(), run.created_at.date())
+
+    @admin.action(description="Backfill all events of the selected sites", permissions=["backfill"])
+    def backfill_all_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        results = [
+            backfill_start(site=site, trigger=BackfillRun.Trigger.ADMIN, user=request.user)
+            for site in queryset
+        ]
+        _report_runs(self, request, results)
+
+    def has_backfill_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.add_backfillrun")
+
+
+class MirrorAdmin(ReadOnlyAdmin):
+    list_select_related = ["site"]
+    search_fields = ["wix_id", "name"]
+    readonly_fields = ["raw_json"]
+    exclude = ["raw"]
+
+    @admin.display(description="Raw JSON as Wix sent it")
+    def raw_json(self, obj: Event | Policy | TicketDefinition) -> str:
+        return pretty_json(obj.raw)
+
+    @admin.display(boolean=True, description="Deleted")
+    def is_tombstone(self, obj: Event | Policy | TicketDefinition) -> bool:
+        return obj.deleted_at is not None
+
+
+@admin.register(Event)
+class EventAdmin(MirrorAdmin):
+    list_display = ["title", "site", "status", "start_date", "wix_id", "is_tombstone", "updated_at"]
+    list_filter = ["site", "status", TombstoneFilter]
+    search_fields = ["title", "slug", "wix_id"]
+    date_hierarchy = "start_date"
+    actions = ["backfill_events"]
+
+    @admin.action(description="Backfill selected events from Wix", permissions=["backfill"])
+    def backfill_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+        results = [
+            backfill_start(
+                site=event.site,
+                event_wix_id=event.wix_id,
+                trigger=BackfillRun.Trigger.ADMIN,
+                user=request.user,
+            )
+            for event in queryset.select_related("site")
+        ]
+        _report_runs(self, request, results)
+
+    def has_backfill_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.add_backfillrun")
+
+
+@admin.register(Policy)
+class PolicyAdmin(MirrorAdmin):
+    list_display = ["name", "event", "revision", "wix_id", "is_tombstone", "wix_updated_date"]
+    list_select_related = ["site", "event"]
+    list_filter = ["site", TombstoneFilter]
+    search_fields = ["name", "wix_id", "event_wix_id", "event__title"]
+    raw_id_fields = ["event"]
+
+
+@admin.register(TicketDefinition)
+class TicketDefinitionAdmin(MirrorAdmin):
+    list_display = [
+        "name",
+        "event",
+        "pricing_method",
+        "price",
+        "currency",
+        "unsold_count",
+        "sale_status",
+        "sale_start",
+        "hidden",
+        "is_tombstone",
+    ]
+    list_select_related = ["site", "event"]
+    list_filter = ["site", "pricing_method", "sale_status", "hidden", "sold_out", TombstoneFilter]
+    search_fields = ["name", "wix_id", "event_wix_id", "event__title"]
+    raw_id_fields = ["event"]
+
+
+@admin.register(BackfillRun)
+class BackfillRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "site",
+        "scope",
+        "trigger",
+        "started_by",
+        "status",
+        "fetched",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "created_at",
+        "finished_at",
+    ]
+    list_select_related = ["site", "started_by"]
+    list_filter = ["status", "trigger", "site"]
+    search_fields = ["event_wix_id"]
+    actions = ["resume"]
+    readonly_fields = ["error_list"]
+    exclude = ["errors", "done_event_ids"]
+
+    @admin.display(description="Scope")
+    def scope(self, obj: BackfillRun) -> str:
+        return f"event {obj.event_wix_id}" if obj.event_wix_id else "all events"
+
+    @admin.display(description="Errors")
+    def error_list(self, obj: BackfillRun) -> str:
+        return pretty_json(obj.errors)
+
+    @admin.action(description="Resume / restart selected runs (failed or died)", permissions=["backfill"])
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        resumed = sum(1 for run in queryset if backfill_resume(run=run))
+        skipped = queryset.count() - resumed
+        self.message_user(
+            request,
+            f"Queued {resumed} run(s) again; {skipped} were not failed or died, or their "
+            "scope already has an active run.",
+            messages.SUCCESS,
+        )
+
+    def has_backfill_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.add_backfillrun")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["wix_event_id", "site", "event_type", "entity_id", "status", "attempts", "received_at"]
+    list_select_related = ["site"]
+    list_filter = ["status", "site", "event_type"]
+    search_fields = ["wix_event_id", "entity_id"]
+    date_hierarchy = "received_at"
+    readonly_fields = ["decoded_payload"]
+    exclude = ["payload", "raw_body"]
+
+    @admin.display(description="Decoded payload")
+    def decoded_payload(self, obj: WebhookDelivery) -> str:
+        return pretty_json(obj.payload)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The raw JWT can be large; the list never shows it.
+        return super().get_queryset(request).defer("raw_body")

@@ -1,0 +1,96 @@
+"""The sandbox's own tables: what a fake Wix site holds, and the webhooks it sent."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from portal.models import TimestampedModel
+
+
+class SandboxEntity(TimestampedModel):
+    """One Wix entity as the fake Wix API returns it (``data`` is the full JSON object)."""
+
+    class Kind(models.TextChoices):
+        EVENT = "event", "Event"
+        POLICY = "policy", "Policy"
+        TICKET_DEFINITION = "ticket_definition", "Ticket definition"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    wix_id = models.CharField(max_length=64, unique=True)
+    event_wix_id = models.CharField(max_length=64, blank=True)
+    # Wix sorts queries by createdDate; id breaks ties so that offset paging is stable.
+    created_date = models.DateTimeField()
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["created_date", "wix_id"]
+        indexes = [
+            # Query Policies / Ticket Definitions by eventId, in createdDate order.
+            models.Index(fields=["kind", "event_wix_id", "created_date"], name="sandbox_kind_event_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.data.get('name') or self.data.get('title') or self.wix_id}"
+
+
+class SandboxEvent(SandboxEntity):
+    class Meta:
+        proxy = True
+
+
+class SandboxPolicy(SandboxEntity):
+    class Meta:
+        proxy = True
+        verbose_name_plural = "sandbox policies"
+
+
+class SandboxTicketDefinition(SandboxEntity):
+    class Meta:
+        proxy = True
+
+
+class SandboxKey(TimestampedModel):
+    """The sandbox's RSA key pair; it signs webhooks as Wix signs them (RS256, with a kid)."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_pem = models.TextField()
+    public_pem = models.TextField()
+
+    def __str__(self) -> str:
+        return f"Sandbox key {self.kid}"
+
+
+class SandboxFault(TimestampedModel):
+    """An injected failure: the next ``remaining`` matching calls answer ``status``."""
+
+    path_contains = models.CharField(max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField()
+    remaining = models.PositiveIntegerField(default=1)
+    retry_after = models.PositiveIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.status} x{self.remaining} on '{self.path_contains or '*'}'"
+
+
+class SandboxWebhook(TimestampedModel):
+    """A webhook the sandbox sent (or will send) to the portal."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    event_type = models.CharField(max_length=120)
+    entity_id = models.CharField(max_length=64, blank=True)
+    envelope = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.entity_id} ({self.status})"

@@ -1,0 +1,336 @@
+"""Upsert Wix entities into their mirrors, guarded by revision.
+
+Rules, shared by backfill, webhooks and resync:
+- An older revision never overwrites a newer one (``STALE``). Entities without a
+  revision (events) are ordered by ``updatedDate``.
+- The same revision with different content (sales details move without a revision bump)
+  is an update; identical content is ``UNCHANGED``, so a second backfill changes nothing.
+- A tombstone is final: Wix ids are never reused, so a late create or update of a deleted
+  entity is ``TOMBSTONED`` and ignored. A deletion of an entity never seen leaves a
+  tombstone too, so that the late create that may follow cannot bring it back.
+- Each entity is written in its own transaction, so nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from sync.models import Event, MirrorModel, Policy, TicketDefinition, WixSite
+
+
+class MirrorDataError(ValueError):
+    """Wix sent an entity that lacks a field we need, or has it in the wrong type."""
+
+
+class UpsertOutcome(models.TextChoices):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    TOMBSTONED = "tombstoned"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    outcome: UpsertOutcome
+    mirror: MirrorModel
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in (UpsertOutcome.CREATED, UpsertOutcome.UPDATED, UpsertOutcome.DELETED)
+
+
+# --- field readers: each names the field it could not read ------------------------------
+def _get(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _required_str(data: dict[str, Any], path: str, entity: str) -> str:
+    value = _get(data, path)
+    if not isinstance(value, str) or not value:
+        raise MirrorDataError(f"{entity}.{path} is missing or not a non-empty string (got {value!r})")
+    return value
+
+
+def _optional_str(data: dict[str, Any], path: str, entity: str, max_length: int = 200) -> str:
+    value = _get(data, path)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MirrorDataError(f"{entity}.{path} is not a string (got {value!r})")
+    return value[:max_length]
+
+
+def _revision(data: dict[str, Any], entity: str, *, required: bool) -> int | None:
+    value = data.get("revision")
+    if value is None and not required:
+        return None
+    # Wix sends int64 as a JSON string ("4"); accept a number too.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MirrorDataError(f"{entity}.revision is missing or not an integer string (got {value!r})")
+    try:
+        revision = int(value)
+    except ValueError as exc:
+        raise MirrorDataError(f"{entity}.revision is not an integer string (got {value!r})") from exc
+    if revision < 0:
+        raise MirrorDataError(f"{entity}.revision is negative ({value!r})")
+    return revision
+
+
+def _datetime(data: dict[str, Any], path: str, entity: str) -> dt.datetime | None:
+    value = _get(data, path)
+    if value in (None, ""):
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise MirrorDataError(f"{entity}.{path} is not an ISO-8601 date-time (got {value!r})")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, dt.UTC)
+    return parsed
+
+
+def _int(data: dict[str, Any], path: str, entity: str) -> int | None:
+    value = _get(data, path)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MirrorDataError(f"{entity}.{path} is not an integer (got {value!r})")
+    return value
+
+
+def _bool(data: dict[str, Any], path: str, entity: str) -> bool:
+    value = _get(data, path)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise MirrorDataError(f"{entity}.{path} is not a boolean (got {value!r})")
+    return value
+
+
+def money_value(money: Any, path: str, entity: str = "ticketDefinition") -> tuple[Decimal, str]:
+    """Wix Money: ``{"value": "25.00", "currency": "EUR"}``; legacy orders use ``amount``."""
+    if not isinstance(money, dict):
+        raise MirrorDataError(f"{entity}.{path} is not a Money object (got {money!r})")
+    raw = money.get("value", money.get("amount"))
+    if not isinstance(raw, str):
+        raise MirrorDataError(f"{entity}.{path}.value is not a decimal string (got {raw!r})")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise MirrorDataError(f"{entity}.{path}.value is not a decimal string (got {raw!r})") from exc
+    if not value.is_finite():
+        raise MirrorDataError(f"{entity}.{path}.value is not a finite number (got {raw!r})")
+    currency = money.get("currency") or ""
+    if not isinstance(currency, str) or len(currency) > 3:
+        raise MirrorDataError(f"{entity}.{path}.currency is not an ISO-4217 code (got {currency!r})")
+    return value, currency
+
+
+# --- per-type column extraction ------------------------------------------------------
+def _event_columns(data: dict[str, Any]) -> dict[str, Any]:
+    status = _optional_str(data, "status", "event", 32)
+    return {
+        "title": _optional_str(data, "title", "event"),
+        "slug": _optional_str(data, "slug", "event"),
+        "status": status if status in Event.Status.values else Event.Status.UNKNOWN if status else "",
+        "start_date": _datetime(data, "dateAndTimeSettings.startDate", "event"),
+        "end_date": _datetime(data, "dateAndTimeSettings.endDate", "event"),
+    }
+
+
+def _policy_columns(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "event_wix_id": _required_str(data, "eventId", "policy"),
+        "name": _optional_str(data, "name", "policy"),
+    }
+
+
+def _ticket_definition_columns(data: dict[str, Any]) -> dict[str, Any]:
+    entity = "ticketDefinition"
+    pricing = data.get("pricingMethod")
+    if not isinstance(pricing, dict):
+        raise MirrorDataError(f"{entity}.pricingMethod is missing or not an object")
+    if pricing.get("fixedPrice") is not None:
+        method = TicketDefinition.PricingMethod.FIXED
+        price, currency = money_value(pricing["fixedPrice"], "pricingMethod.fixedPrice")
+    elif pricing.get("guestPrice") is not None:
+        method = TicketDefinition.PricingMethod.GUEST
+        price, currency = money_value(pricing["guestPrice"], "pricingMethod.guestPrice")
+    elif pricing.get("pricingOptions") is not None:
+        method = TicketDefinition.PricingMethod.OPTIONS
+        options = _get(pricing, "pricingOptions.optionDetails")
+        if not isinstance(options, list) or not options:
+            raise MirrorDataError(f"{entity}.pricingMethod.pricingOptions.optionDetails is missing or empty")
+        prices = [
+            money_value(
+                option.get("price") if isinstance(option, dict) else None,
+                f"pricingMethod.pricingOptions.optionDetails[{i}].price",
+            )
+            for i, option in enumerate(options)
+        ]
+        price, currency = min(prices, key=lambda p: p[0])
+    else:
+        raise MirrorDataError(f"{entity}.pricingMethod has none of fixedPrice, guestPrice, pricingOptions")
+    sale_status = _optional_str(data, "saleStatus", entity, 32)
+    unsold = _int(data, "salesDetails.unsoldCount", entity)
+    if unsold is not None and unsold < 0:
+        raise MirrorDataError(f"{entity}.salesDetails.unsoldCount is negative ({unsold})")
+    return {
+        "event_wix_id": _required_str(data, "eventId", entity),
+        "name": _optional_str(data, "name", entity),
+        "hidden": _bool(data, "hidden", entity),
+        "pricing_method": method,
+        "price": price.quantize(Decimal("0.01")),
+        "currency": currency,
+        "initial_limit": _int(data, "initialLimit", entity),
+        "unsold_count": unsold,
+        "sold_count": _int(data, "salesDetails.soldCount", entity),
+        "sold_out": _bool(data, "salesDetails.soldOut", entity),
+        "sale_status": sale_status if sale_status in TicketDefinition.SaleStatus.values else "",
+        "sale_start": _datetime(data, "salePeriod.startDate", entity),
+        "sale_end": _datetime(data, "salePeriod.endDate", entity),
+    }
+
+
+# --- the generic upsert ---------------------------------------------------------------
+def _is_older(incoming_rev: int | None, incoming_updated: dt.datetime | None, mirror: MirrorModel) -> bool:
+    if incoming_rev is not None and mirror.revision is not None:
+        return incoming_rev < mirror.revision
+    if incoming_updated is not None and mirror.wix_updated_date is not None:
+        return incoming_updated < mirror.wix_updated_date
+    return False
+
+
+def _mirror_upsert(
+    model: type[MirrorModel],
+    *,
+    site: WixSite,
+    data: dict[str, Any],
+    entity: str,
+    columns: dict[str, Any],
+    revision_required: bool,
+) -> UpsertResult:
+    if not isinstance(data, dict):
+        raise MirrorDataError(f"{entity} is not an object")
+    wix_id = _required_str(data, "id", entity)
+    revision = _revision(data, entity, required=revision_required)
+    fields = {
+        **columns,
+        "revision": revision,
+        "wix_created_date": _datetime(data, "createdDate", entity),
+        "wix_updated_date": _datetime(data, "updatedDate", entity),
+    }
+    if "event_wix_id" in columns:
+        fields["event"] = Event.objects.filter(site=site, wix_id=columns["event_wix_id"]).first()
+
+    with transaction.atomic():
+        mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
+        if mirror is None:
+            mirror = model(site=site, wix_id=wix_id, raw=data, **fields)
+            mirror.full_clean(validate_unique=False, validate_constraints=False)
+            mirror.save()
+            return UpsertResult(UpsertOutcome.CREATED, mirror)
+        if mirror.is_deleted:
+            return UpsertResult(UpsertOutcome.TOMBSTONED, mirror)
+        if _is_older(revision, fields["wix_updated_date"], mirror):
+            return UpsertResult(UpsertOutcome.STALE, mirror)
+        if mirror.raw == data:
+            return UpsertResult(UpsertOutcome.UNCHANGED, mirror)
+        mirror.raw = data
+        for name, value in fields.items():
+            setattr(mirror, name, value)
+        mirror.full_clean(validate_unique=False, validate_constraints=False)
+        mirror.save()
+        return UpsertResult(UpsertOutcome.UPDATED, mirror)
+
+
+def _mirror_tombstone(
+    model: type[MirrorModel],
+    *,
+    site: WixSite,
+    wix_id: str,
+    deleted_at: dt.datetime | None,
+    defaults: dict[str, Any],
+) -> UpsertResult:
+    when = deleted_at or timezone.now()
+    with transaction.atomic():
+        mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
+        if mirror is None:
+            mirror = model.objects.create(site=site, wix_id=wix_id, deleted_at=when, **defaults)
+            return UpsertResult(UpsertOutcome.DELETED, mirror)
+        if mirror.is_deleted:
+            return UpsertResult(UpsertOutcome.UNCHANGED, mirror)
+        mirror.deleted_at = when
+        mirror.save(update_fields=["deleted_at", "updated_at"])
+        return UpsertResult(UpsertOutcome.DELETED, mirror)
+
+
+def event_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
+    return _mirror_upsert(
+        Event, site=site, data=data, entity="event", columns=_event_columns(data), revision_required=False
+    )
+
+
+def policy_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
+    return _mirror_upsert(
+        Policy, site=site, data=data, entity="policy", columns=_policy_columns(data), revision_required=True
+    )
+
+
+def ticket_definition_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
+    if isinstance(data, dict) and "salesDetails" not in data:
+        # Created/Updated webhooks may carry no sales details; keep the counts we know
+        # rather than blank them (they come back with the next Get or Query).
+        existing = TicketDefinition.objects.filter(site=site, wix_id=data.get("id")).values_list(
+            "raw", flat=True
+        )
+        known = next(iter(existing), None)
+        if isinstance(known, dict) and "salesDetails" in known:
+            data = {**data, "salesDetails": known["salesDetails"]}
+    return _mirror_upsert(
+        TicketDefinition,
+        site=site,
+        data=data,
+        entity="ticketDefinition",
+        columns=_ticket_definition_columns(data) if isinstance(data, dict) else {},
+        revision_required=True,
+    )
+
+
+def event_delete_from_wix(
+    *, site: WixSite, wix_id: str, deleted_at: dt.datetime | None = None
+) -> UpsertResult:
+    return _mirror_tombstone(Event, site=site, wix_id=wix_id, deleted_at=deleted_at, defaults={})
+
+
+def policy_delete_from_wix(
+    *, site: WixSite, wix_id: str, event_wix_id: str = "", deleted_at: dt.datetime | None = None
+) -> UpsertResult:
+    return _mirror_tombstone(
+        Policy, site=site, wix_id=wix_id, deleted_at=deleted_at, defaults={"event_wix_id": event_wix_id}
+    )
+
+
+def ticket_definition_delete_from_wix(
+    *, site: WixSite, wix_id: str, event_wix_id: str = "", deleted_at: dt.datetime | None = None
+) -> UpsertResult:
+    return _mirror_tombstone(
+        TicketDefinition,
+        site=site,
+        wix_id=wix_id,
+        deleted_at=deleted_at,
+        defaults={"event_wix_id": event_wix_id},
+    )
