@@ -80,7 +80,11 @@ TEMPLATES = [
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var")))
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60)
+        )
+    }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -171,7 +175,8 @@ WIX_PAGE_SIZE = env_int("WIX_PAGE_SIZE", 100)
 BACKFILL_STALE_AFTER = env_int("BACKFILL_STALE_AFTER", 600)
 
 # --- Sandbox (fake Wix on this server; never on unless enabled) ------------------------
-PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", False)
+# On by default only under the test suite, which runs flows end to end against it.
+PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", TESTING)
 WIX_SANDBOX_API_KEY = env_str("WIX_SANDBOX_API_KEY", "sandbox-api-key")
 SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", f"{PORTAL_BASE_URL}/webhooks/wix/")
 

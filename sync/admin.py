@@ -7,6 +7,7 @@ itself) writes them.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -34,6 +35,7 @@ class WixSiteAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "auth_method"]
     search_fields = ["name", "site_id", "instance_id"]
     actions = ["backfill_all_events"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "site_id", "instance_id", "is_active"]}),
         (

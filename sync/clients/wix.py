@@ -128,7 +128,9 @@ def wix_error_from_response(response: requests.Response) -> WixError:
             )
             message = f"{message} ({described})" if message else described
     if not message:
-        message = (response.text or response.reason or "no message").strip()[:500]
+        # A JSON body with an empty message says nothing more than the status line does.
+        text = "" if isinstance(body, dict) else response.text
+        message = (text or response.reason or "no message").strip()[:500]
     if status in (401, 403):
         cls: type[WixError] = WixAuthError
     elif status == 404:

@@ -70,7 +70,11 @@ def backfill_resume(*, run: BackfillRun) -> bool:
     try:
         with transaction.atomic():
             resumed = BackfillRun.objects.filter(pk=run.pk, status__in=BackfillRun.RESUMABLE_STATUSES).update(
-                status=BackfillRun.Status.QUEUED, finished_at=None
+                # Everything not done is tried again, so failures count afresh; the
+                # earlier attempts' errors stay in `errors`, tagged with their attempt.
+                status=BackfillRun.Status.QUEUED,
+                finished_at=None,
+                failed=0,
             )
             if resumed:
                 enqueue(BACKFILL_TASK, run.pk, group=f"backfill-site-{run.site_id}")
@@ -109,7 +113,14 @@ class _Progress:
     def error(self, where: str, exc: BaseException) -> None:
         self.run.failed += 1
         if len(self.run.errors) < MAX_RECORDED_ERRORS:
-            self.run.errors.append({"where": where, "error": str(exc), "type": exc.__class__.__name__})
+            self.run.errors.append(
+                {
+                    "where": where,
+                    "error": str(exc),
+                    "type": exc.__class__.__name__,
+                    "attempt": self.run.attempts,
+                }
+            )
 
     def apply(self, where: str, upsert: Callable[[], UpsertResult]) -> None:
         self.run.fetched += 1

@@ -14,6 +14,7 @@ Rules, shared by backfill, webhooks and resync:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -220,13 +221,12 @@ def _mirror_upsert(
     site: WixSite,
     data: dict[str, Any],
     entity: str,
-    columns: dict[str, Any],
+    columns_of: Callable[[dict[str, Any]], dict[str, Any]],
     revision_required: bool,
 ) -> UpsertResult:
-    if not isinstance(data, dict):
-        raise MirrorDataError(f"{entity} is not an object")
     wix_id = _required_str(data, "id", entity)
     revision = _revision(data, entity, required=revision_required)
+    columns = columns_of(data)
     fields = {
         **columns,
         "revision": revision,
@@ -280,13 +280,13 @@ def _mirror_tombstone(
 
 def event_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
     return _mirror_upsert(
-        Event, site=site, data=data, entity="event", columns=_event_columns(data), revision_required=False
+        Event, site=site, data=data, entity="event", columns_of=_event_columns, revision_required=False
     )
 
 
 def policy_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
     return _mirror_upsert(
-        Policy, site=site, data=data, entity="policy", columns=_policy_columns(data), revision_required=True
+        Policy, site=site, data=data, entity="policy", columns_of=_policy_columns, revision_required=True
     )
 
 
@@ -305,7 +305,7 @@ def ticket_definition_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) ->
         site=site,
         data=data,
         entity="ticketDefinition",
-        columns=_ticket_definition_columns(data) if isinstance(data, dict) else {},
+        columns_of=_ticket_definition_columns,
         revision_required=True,
     )
 

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+import responses
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from sync.models import BackfillRun, Event, WebhookDelivery, WixSite
+from tests.conftest import WIX, wix_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_queue_and_webhook_age(client: Client, site: WixSite) -> None:
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"]
+    assert body["checks"]["webhooks"]["newest_age_seconds"] is None
+    delivery = WebhookDelivery.objects.create(site=site, wix_event_id="e", raw_body="x")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        received_at=timezone.now() - dt.timedelta(minutes=2)
+    )
+    age = client.get("/healthz").json()["checks"]["webhooks"]["newest_age_seconds"]
+    assert 119 <= age <= 130
+
+
+def test_healthz_is_503_when_the_queue_is_down(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import portal.views
+
+    class DeadBroker:
+        def ping(self) -> bool:
+            raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(portal.views, "get_broker", DeadBroker)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["queue"] == {"ok": False, "error": "broker unreachable"}
+
+
+@responses.activate
+def test_backfill_command_runs_now_and_reports_counts(site: WixSite, settings: object) -> None:
+    responses.post(f"{WIX}/events/v3/events/query", json=wix_payload("event__query"))
+    responses.post(f"{WIX}/events/v2/policies/query", json={"metadata": {"total": 0}})
+    responses.post(f"{WIX}/events/v3/ticket-definitions/query", json={"metadata": {"total": 0}})
+    out = StringIO()
+    call_command("backfill", "--site", site.site_id, "--now", stdout=out)
+    assert "succeeded: fetched 1, created 1, updated 0, unchanged 0, failed 0" in out.getvalue()
+    assert Event.objects.count() == 1
+    assert BackfillRun.objects.get().trigger == "command"
+
+
+def test_backfill_command_queues_per_event_and_rejects_unknown_sites(site: WixSite) -> None:
+    out = StringIO()
+    call_command("backfill", "--site", "Test site", "--event", "e1", "--event", "e2", stdout=out)
+    assert sorted(BackfillRun.objects.values_list("event_wix_id", flat=True)) == ["e1", "e2"]
+    with pytest.raises(CommandError, match="No active site matches 'nope'"):
+        call_command("backfill", "--site", "nope")
+
+
+def test_quickstart_prepares_the_sandbox_without_serving(settings: object) -> None:
+    settings.DEBUG = True  # type: ignore[attr-defined]
+    out = StringIO()
+    call_command("quickstart", "--no-serve", stdout=out)
+    assert "login: admin / admin" in out.getvalue()
+    site = WixSite.objects.get(name="Sandbox Wix site")
+    assert site.backfill_runs.get().trigger == "quickstart"
+    call_command("quickstart", "--no-serve", stdout=StringIO())
+    assert site.backfill_runs.count() == 1
+
+
+def test_quickstart_outside_debug_needs_a_password(settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.DEBUG = False  # type: ignore[attr-defined]
+    monkeypatch.delenv("PORTAL_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="PORTAL_ADMIN_PASSWORD"):
+        call_command("quickstart", "--no-serve", stdout=StringIO())
