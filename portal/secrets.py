@@ -34,8 +34,8 @@ def secret_read(name: str) -> str:
     """Read a secret by variable name (or NAME_FILE); the sandbox's own key comes from settings."""
     secret_name_validate(name)
     value = env_str(name)
-    if not value and name == "WIX_SANDBOX_API_KEY":
-        value = settings.WIX_SANDBOX_API_KEY
+    if not value and name in ("WIX_SANDBOX_API_KEY", "EXTERNAL_SANDBOX_TOKEN"):
+        value = getattr(settings, name)
     if not value:
         raise MissingSecret(f"The environment variable {name} (or {name}_FILE) is not set.")
     return value

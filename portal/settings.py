@@ -179,6 +179,9 @@ BACKFILL_STALE_AFTER = env_int("BACKFILL_STALE_AFTER", 600)
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", TESTING)
 WIX_SANDBOX_API_KEY = env_str("WIX_SANDBOX_API_KEY", "sandbox-api-key")
 SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", f"{PORTAL_BASE_URL}/webhooks/wix/")
+# The fake ticketing system's bearer token, and a delay to play a slow target (benchmarks).
+EXTERNAL_SANDBOX_TOKEN = env_str("EXTERNAL_SANDBOX_TOKEN", "sandbox-ticketing-token")
+SANDBOX_TICKETING_DELAY_MS = env_int("SANDBOX_TICKETING_DELAY_MS", 0)
 
 LOGGING = {
     "version": 1,

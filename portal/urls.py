@@ -16,4 +16,18 @@ urlpatterns = [
 
 if settings.PORTAL_SANDBOX:
     # Never served unless enabled; the views check the setting again.
-    urlpatterns.append(path("sandbox/wix/", include("sync.sandbox.urls")))
+    from sync.sandbox import ticketing
+
+    urlpatterns += [
+        path("sandbox/wix/", include("sync.sandbox.urls")),
+        path(
+            "sandbox/ticketing/<slug:collection>/",
+            ticketing.collection_view,
+            name="sandbox-ticketing-collection",
+        ),
+        path(
+            "sandbox/ticketing/<slug:collection>/<str:record_id>",
+            ticketing.record_view,
+            name="sandbox-ticketing-record",
+        ),
+    ]

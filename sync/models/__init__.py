@@ -1,6 +1,32 @@
 from sync.models.backfill import BackfillRun
+from sync.models.external import (
+    EntityType,
+    ExternalEndpoint,
+    ExternalLink,
+    ExternalSystem,
+    FieldMapping,
+    LinkRepair,
+    OutboundWork,
+    SyncLog,
+)
 from sync.models.mirrors import Event, MirrorModel, Policy, TicketDefinition
 from sync.models.sites import WixSite
 from sync.models.webhooks import WebhookDelivery
 
-__all__ = ["BackfillRun", "Event", "MirrorModel", "Policy", "TicketDefinition", "WebhookDelivery", "WixSite"]
+__all__ = [
+    "BackfillRun",
+    "EntityType",
+    "Event",
+    "ExternalEndpoint",
+    "ExternalLink",
+    "ExternalSystem",
+    "FieldMapping",
+    "LinkRepair",
+    "MirrorModel",
+    "OutboundWork",
+    "Policy",
+    "SyncLog",
+    "TicketDefinition",
+    "WebhookDelivery",
+    "WixSite",
+]

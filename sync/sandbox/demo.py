@@ -219,4 +219,7 @@ def sandbox_seed(*, now: dt.datetime | None = None) -> WixSite:
                 entity_create(
                     kind=kind, data=data, webhooks=False, created=now + dt.timedelta(milliseconds=offset)
                 )
+        from sync.sandbox.ticketing import sandbox_ticketing_ensure
+
+        sandbox_ticketing_ensure()
         return sandbox_site_ensure()

@@ -94,3 +94,20 @@ class SandboxWebhook(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.entity_id} ({self.status})"
+
+
+class SandboxTicketingRecord(TimestampedModel):
+    """A record in the sandbox's fake ticketing system (a generic REST target)."""
+
+    collection = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=64, unique=True)
+    data = models.JSONField()
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    deleted = models.BooleanField(default=False)
+    writes = models.PositiveIntegerField(default=1, help_text="Creates and updates received.")
+
+    class Meta:
+        ordering = ["collection", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.collection}/{self.record_id}"

@@ -122,19 +122,20 @@ class _Progress:
                 }
             )
 
-    def apply(self, where: str, upsert: Callable[[], UpsertResult]) -> None:
+    def apply(self, where: str, upsert: Callable[[], UpsertResult]) -> UpsertResult | None:
         self.run.fetched += 1
         try:
             result = upsert()
         except MirrorDataError as exc:
             self.error(where, exc)
-            return
+            return None
         if result.outcome == UpsertOutcome.CREATED:
             self.run.created += 1
         elif result.outcome == UpsertOutcome.UPDATED:
             self.run.updated += 1
         else:
             self.run.unchanged += 1
+        return result
 
     def save(self, *, event_done: str | None = None) -> None:
         if event_done:

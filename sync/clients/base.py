@@ -1,0 +1,122 @@
+"""What every ticketing-system adapter implements, and the recorded HTTP it calls through.
+
+An adapter turns "create/update/delete this payload" into the system's HTTP calls. It
+makes them through :class:`RecordedHttp`, which writes a ``SyncLog`` attempt row before
+each request and completes it after, and turns failures into :class:`ExternalError`
+marked retryable (timeouts, 408, 429, 5xx) or permanent (any other 4xx).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from portal.http import http_request
+
+EXCERPT_CHARS = 2000
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ExternalError(Exception):
+    def __init__(self, message: str, *, permanent: bool, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"HTTP {self.http_status}: {self.message}" if self.http_status else self.message
+
+
+def excerpt(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + f"… ({len(text)} chars)"
+
+
+@dataclass
+class CallRecord:
+    """What one HTTP call did; the push service stores it as a SyncLog row."""
+
+    action: str
+    request: str
+    http_status: int | None = None
+    response: str = ""
+    duration_ms: int | None = None
+    error: str = ""
+    permanent: bool | None = None
+
+
+class CallRecorder(Protocol):
+    def started(self, record: CallRecord) -> None: ...
+
+    def finished(self, record: CallRecord) -> None: ...
+
+
+class RecordedHttp:
+    def __init__(self, recorder: CallRecorder, *, timeout: float) -> None:
+        self.recorder = recorder
+        self.timeout = timeout
+
+    def request(
+        self,
+        action: str,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        record = CallRecord(
+            action=action, request=f"{method} {url}" + (f"\n{excerpt(json_body)}" if json_body else "")
+        )
+        self.recorder.started(record)
+        start = time.monotonic()
+        try:
+            response = http_request(method, url, json=json_body, headers=headers or {}, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            record.duration_ms = int((time.monotonic() - start) * 1000)
+            record.error, record.permanent = f"{exc.__class__.__name__}: {exc}", False
+            self.recorder.finished(record)
+            raise ExternalError(record.error, permanent=False) from exc
+        record.duration_ms = int((time.monotonic() - start) * 1000)
+        record.http_status = response.status_code
+        record.response = excerpt(response.text)
+        if response.status_code >= 300:
+            record.permanent = response.status_code not in RETRYABLE_STATUSES
+            record.error = _error_text(response)
+            self.recorder.finished(record)
+            raise ExternalError(record.error, permanent=record.permanent, http_status=response.status_code)
+        self.recorder.finished(record)
+        return response
+
+
+def _error_text(response: requests.Response) -> str:
+    """The target's own words: its message fields when JSON, else the body, else the reason."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail", "errors"):
+            if body.get(key):
+                return excerpt(body[key])
+        return excerpt(body)
+    return excerpt((response.text or response.reason or "no body").strip())
+
+
+class TicketingAdapter(Protocol):
+    """One external system. Each method returns nothing but the external id it learnt."""
+
+    def create(
+        self, http: RecordedHttp, *, entity_type: str, payload: dict[str, Any], idempotency_key: str
+    ) -> str: ...
+
+    def update(
+        self, http: RecordedHttp, *, entity_type: str, external_id: str, payload: dict[str, Any]
+    ) -> None: ...
+
+    def delete(self, http: RecordedHttp, *, entity_type: str, external_id: str) -> None: ...

@@ -1,0 +1,334 @@
+"""The one push path: backfill, webhook and resync all bring an entity up to date here.
+
+For each active system: no link → create and store the link; link → update (skipped when
+the mapped payload is unchanged); tombstone → delete and mark the link.
+
+Work is a row (``OutboundWork``) before it is a request, and every HTTP call is a
+``SyncLog`` row before it goes out. django-q2 delivers at least once, so a worker claims
+a row with a conditional update; the partial unique constraint "one in-flight row per
+entity" means two workers can never push the same entity at once, so exactly one
+external record is created. Retries follow ``RETRY_INTERVALS`` (kept in the row's
+``not_before``, run by a scheduled dispatcher); permanent failures become dead letters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.queue import enqueue
+from portal.secrets import MissingSecret
+from sync.clients.base import CallRecord, ExternalError, RecordedHttp
+from sync.clients.generic_rest import GenericRestAdapter
+from sync.models import (
+    EntityType,
+    ExternalLink,
+    ExternalSystem,
+    FieldMapping,
+    MirrorModel,
+    OutboundWork,
+    Policy,
+    SyncLog,
+    TicketDefinition,
+    WixSite,
+)
+from sync.services.mapping import MappingError, MappingSpec, mapping_apply, payload_hash
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait before retry n (the n-th entry); after the last one the work is a dead
+# letter. About 3.5 hours in all: long enough to ride out a target's deploy or outage,
+# short enough that staff hear of a real problem the same day. Jitter is added (±20%).
+RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 7200)
+# A row in flight longer than this had its worker killed (django-q2's timeout is shorter).
+STUCK_AFTER = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+# A drain stops after this long so that it ends well inside django-q2's timeout.
+DRAIN_BUDGET_SECONDS = min(60, settings.Q_CLUSTER["timeout"] // 2)
+DRAIN_TASK = "sync.tasks.push_drain_task"
+
+MIRRORS: dict[str, type[MirrorModel]] = {
+    EntityType.POLICY: Policy,
+    EntityType.TICKET_DEFINITION: TicketDefinition,
+}
+ADAPTERS = {ExternalSystem.Kind.GENERIC_REST: GenericRestAdapter}
+
+
+class PushOutcome:
+    CREATED, UPDATED, DELETED, UNCHANGED, MISSING = "created", "updated", "deleted", "unchanged", "missing"
+
+
+# --- enqueue ------------------------------------------------------------------------------
+def push_enqueue(
+    *,
+    site: WixSite,
+    entity_type: str,
+    wix_ids: Iterable[str],
+    trigger: str,
+    systems: Iterable[ExternalSystem] | None = None,
+    drains: int = 1,
+) -> int:
+    """Create (or join) pending work per entity and active system; queue drains on commit."""
+    systems = list(systems) if systems is not None else list(ExternalSystem.objects.filter(is_active=True))
+    ids = list(dict.fromkeys(wix_ids))
+    created = 0
+    for system in systems:
+        existing = set(
+            OutboundWork.objects.filter(
+                system=system, entity_type=entity_type, wix_id__in=ids, status=OutboundWork.Status.PENDING
+            ).values_list("wix_id", flat=True)
+        )
+        for wix_id in ids:
+            if wix_id in existing:
+                continue  # a pending row pushes the newest mirror state: join it
+            try:
+                with transaction.atomic():
+                    OutboundWork.objects.create(
+                        system=system, site=site, entity_type=entity_type, wix_id=wix_id, trigger=trigger
+                    )
+                created += 1
+            except IntegrityError:
+                pass  # created by someone else a moment ago: join it
+    if created:
+        for _ in range(max(1, min(drains, created))):
+            enqueue(DRAIN_TASK)
+    return created
+
+
+# --- execute ------------------------------------------------------------------------------
+class _Recorder:
+    """Writes one SyncLog row per HTTP call: before the request, and completed after."""
+
+    def __init__(self, work: OutboundWork) -> None:
+        self.work = work
+        self.row: SyncLog | None = None
+
+    def started(self, record: CallRecord) -> None:
+        self.row = SyncLog.objects.create(
+            work=self.work,
+            system_id=self.work.system_id,
+            entity_type=self.work.entity_type,
+            wix_id=self.work.wix_id,
+            trigger=self.work.trigger,
+            action=record.action,
+            request_excerpt=record.request,
+        )
+
+    def finished(self, record: CallRecord) -> None:
+        assert self.row is not None
+        if record.permanent is None:
+            status = SyncLog.Status.SUCCESS
+        else:
+            status = SyncLog.Status.PERMANENT if record.permanent else SyncLog.Status.RETRYABLE
+        SyncLog.objects.filter(pk=self.row.pk).update(
+            status=status,
+            http_status=record.http_status,
+            duration_ms=record.duration_ms,
+            response_excerpt=record.response,
+            error=record.error,
+        )
+
+
+def mapping_specs(system: ExternalSystem, entity_type: str) -> list[MappingSpec]:
+    return [
+        MappingSpec.of(m)
+        for m in FieldMapping.objects.filter(system=system, entity_type=entity_type).order_by("order", "pk")
+    ]
+
+
+def entity_payload(system: ExternalSystem, entity_type: str, raw: dict[str, Any]) -> dict[str, Any]:
+    return mapping_apply(mapping_specs(system, entity_type), raw)
+
+
+def _push(work: OutboundWork) -> str:
+    system = work.system
+    mirror = MIRRORS[work.entity_type].objects.filter(site=work.site, wix_id=work.wix_id).first()
+    link = ExternalLink.objects.filter(
+        system=system, entity_type=work.entity_type, wix_id=work.wix_id
+    ).first()
+    adapter = ADAPTERS[system.kind](system)
+    http = RecordedHttp(_Recorder(work), timeout=system.timeout)
+    if mirror is None:
+        return PushOutcome.MISSING
+    if mirror.is_deleted:
+        if link is None or link.deleted_at is not None:
+            return PushOutcome.UNCHANGED
+        adapter.delete(http, entity_type=work.entity_type, external_id=link.external_id)
+        ExternalLink.objects.filter(pk=link.pk).update(
+            deleted_at=timezone.now(), last_pushed_at=timezone.now()
+        )
+        return PushOutcome.DELETED
+    payload = entity_payload(system, work.entity_type, mirror.raw)
+    digest = payload_hash(payload)
+    if link is not None:
+        if link.deleted_at is not None or link.last_payload_hash == digest:
+            return PushOutcome.UNCHANGED
+        adapter.update(http, entity_type=work.entity_type, external_id=link.external_id, payload=payload)
+        # Only what was pushed changes; the external id is never overwritten here.
+        ExternalLink.objects.filter(pk=link.pk).update(
+            last_payload_hash=digest, last_pushed_revision=mirror.revision, last_pushed_at=timezone.now()
+        )
+        return PushOutcome.UPDATED
+    key = f"wix-portal:{system.pk}:{work.entity_type}:{work.wix_id}"
+    external_id = adapter.create(http, entity_type=work.entity_type, payload=payload, idempotency_key=key)
+    try:
+        with transaction.atomic():
+            ExternalLink.objects.create(
+                system=system,
+                site=work.site,
+                entity_type=work.entity_type,
+                wix_id=work.wix_id,
+                external_id=external_id,
+                last_payload_hash=digest,
+                last_pushed_revision=mirror.revision,
+                last_pushed_at=timezone.now(),
+            )
+    except IntegrityError as exc:
+        raise ExternalError(
+            f"Created external record {external_id!r}, but it is already linked to another Wix entity",
+            permanent=True,
+        ) from exc
+    return PushOutcome.CREATED
+
+
+def _retry_delay(attempts: int) -> float | None:
+    if attempts > len(RETRY_INTERVALS):
+        return None
+    base = RETRY_INTERVALS[attempts - 1]
+    return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+
+def work_execute(*, work_id: int) -> str:
+    """Claim one due pending row and push it. Returns the outcome for django-q2's list."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = (
+                OutboundWork.objects.filter(pk=work_id, status=OutboundWork.Status.PENDING)
+                .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+                .update(status=OutboundWork.Status.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1)
+            )
+    except IntegrityError:
+        return "busy"  # another worker is pushing this entity; the row waits its turn
+    if claimed != 1:
+        return "not-claimed"
+    work = OutboundWork.objects.select_related("system", "site").get(pk=work_id)
+    try:
+        outcome = _push(work)
+    except (MappingError, MissingSecret) as exc:
+        return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
+    except ExternalError as exc:
+        delay = None if exc.permanent else _retry_delay(work.attempts)
+        if delay is None:
+            return _finish(work, status=OutboundWork.Status.DEAD, error=str(exc))
+        OutboundWork.objects.filter(pk=work.pk).update(
+            status=OutboundWork.Status.PENDING,
+            in_flight_since=None,
+            last_error=str(exc),
+            not_before=timezone.now() + dt.timedelta(seconds=delay),
+        )
+        return "retry-scheduled"
+    except Exception as exc:
+        log.exception("Push of work %s crashed", work_id)
+        return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
+    return _finish(work, status=OutboundWork.Status.DONE, outcome=outcome)
+
+
+def _finish(work: OutboundWork, *, status: str, outcome: str = "", error: str = "") -> str:
+    OutboundWork.objects.filter(pk=work.pk).update(
+        status=status, outcome=outcome, last_error=error, in_flight_since=None, finished_at=timezone.now()
+    )
+    return outcome or ("gave-up" if status == OutboundWork.Status.DEAD else status)
+
+
+def _due() -> Q:
+    return Q(status=OutboundWork.Status.PENDING) & (
+        Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
+    )
+
+
+def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
+    """Push due work until none is left or the time budget is spent (then queue another)."""
+    deadline = time.monotonic() + (budget_seconds or DRAIN_BUDGET_SECONDS)
+    done = 0
+    while time.monotonic() < deadline:
+        ids = list(
+            OutboundWork.objects.filter(_due()).order_by("created_at").values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return f"drained {done}"
+        # Parallel drains start from different places, so they rarely collide on a claim.
+        random.shuffle(ids)
+        progressed = False
+        for work_id in ids:
+            outcome = work_execute(work_id=work_id)
+            if outcome not in ("busy", "not-claimed"):
+                done += 1
+                progressed = True
+            if time.monotonic() >= deadline:
+                break
+        if not progressed:
+            return f"drained {done} (rest busy)"
+    enqueue(DRAIN_TASK)
+    return f"drained {done}, continuing"
+
+
+def push_dispatch() -> dict[str, int]:
+    """Scheduled: return stuck work to the queue and start drains for due work."""
+    now = timezone.now()
+    returned = superseded = 0
+    for work in OutboundWork.objects.filter(
+        status=OutboundWork.Status.IN_FLIGHT, in_flight_since__lt=now - STUCK_AFTER
+    ):
+        try:
+            with transaction.atomic():
+                returned += OutboundWork.objects.filter(
+                    pk=work.pk, status=OutboundWork.Status.IN_FLIGHT
+                ).update(
+                    status=OutboundWork.Status.PENDING,
+                    in_flight_since=None,
+                    not_before=now,
+                    last_error="returned to the queue: its worker stopped answering",
+                )
+        except IntegrityError:
+            # A newer pending row for the entity exists and will push the latest state.
+            superseded += OutboundWork.objects.filter(pk=work.pk).update(
+                status=OutboundWork.Status.DONE, outcome="superseded", in_flight_since=None, finished_at=now
+            )
+    due = OutboundWork.objects.filter(_due()).count()
+    drains = min(due, settings.Q_CLUSTER.get("workers", 1)) if due else 0
+    for _ in range(drains):
+        enqueue(DRAIN_TASK)
+    return {"returned": returned, "superseded": superseded, "due": due, "drains": drains}
+
+
+def work_retry(*, work_ids: Iterable[int]) -> int:
+    """Staff: run dead or waiting work again now, with a fresh retry schedule."""
+    count = 0
+    for work_id in work_ids:
+        try:
+            with transaction.atomic():
+                count += OutboundWork.objects.filter(
+                    pk=work_id, status__in=[OutboundWork.Status.DEAD, OutboundWork.Status.PENDING]
+                ).update(status=OutboundWork.Status.PENDING, not_before=None, attempts=0, finished_at=None)
+        except IntegrityError:
+            # The entity already has pending work, which pushes its newest state anyway.
+            OutboundWork.objects.filter(pk=work_id).update(outcome="superseded")
+    if count:
+        enqueue(DRAIN_TASK)
+    return count
+
+
+def work_retry_dead_since(*, since: dt.datetime) -> int:
+    ids = OutboundWork.objects.filter(status=OutboundWork.Status.DEAD, updated_at__gte=since).values_list(
+        "pk", flat=True
+    )
+    return work_retry(work_ids=list(ids))
