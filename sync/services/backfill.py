@@ -9,6 +9,7 @@ by the sweep and, resumed from the admin, skips the events already done.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,7 +23,7 @@ from django.utils import timezone
 from portal.queue import enqueue
 from portal.secrets import MissingSecret
 from sync.clients.wix import WixClient, WixClientError, WixError, WixMalformedResponse
-from sync.models import BackfillRun, Event, WixSite
+from sync.models import BackfillRun, EntityType, Event, OutboundWork, WixSite
 from sync.services.mirrors import (
     MirrorDataError,
     UpsertOutcome,
@@ -31,6 +32,7 @@ from sync.services.mirrors import (
     policy_upsert_from_wix,
     ticket_definition_upsert_from_wix,
 )
+from sync.services.push import push_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -157,23 +159,33 @@ class _Progress:
 
 
 def _backfill_event(client: WixClient, site: WixSite, event: dict[str, Any], progress: _Progress) -> bool:
-    """Mirror one event and its children; False if Wix refused part of it."""
+    """Mirror one event and its children, then queue their pushes; False if Wix refused part of it."""
     event_id = event.get("id", "?")
     progress.apply(f"event {event_id}", lambda: event_upsert_from_wix(site=site, data=event))
+    mirrored: dict[str, list[str]] = {EntityType.POLICY: [], EntityType.TICKET_DEFINITION: []}
     try:
         for policy in client.query_policies(event_id):
-            progress.apply(
-                f"policy {policy.get('id')}", lambda p=policy: policy_upsert_from_wix(site=site, data=p)
-            )
+            upsert = functools.partial(policy_upsert_from_wix, site=site, data=policy)
+            if progress.apply(f"policy {policy.get('id')}", upsert) is not None:
+                mirrored[EntityType.POLICY].append(policy["id"])
         for td in client.query_ticket_definitions(event_id):
-            progress.apply(
-                f"ticket definition {td.get('id')}",
-                lambda t=td: ticket_definition_upsert_from_wix(site=site, data=t),
-            )
+            upsert = functools.partial(ticket_definition_upsert_from_wix, site=site, data=td)
+            if progress.apply(f"ticket definition {td.get('id')}", upsert) is not None:
+                mirrored[EntityType.TICKET_DEFINITION].append(td["id"])
     except (WixClientError, WixMalformedResponse) as exc:
         # This event's data is refused or broken; the others may be fine.
         progress.error(f"event {event_id}", exc)
         return False
+    # The same push path as webhooks and resyncs; an unchanged payload makes no call.
+    workers = settings.Q_CLUSTER.get("workers", 1)
+    for entity_type, wix_ids in mirrored.items():
+        push_enqueue(
+            site=site,
+            entity_type=entity_type,
+            wix_ids=wix_ids,
+            trigger=OutboundWork.Trigger.BACKFILL,
+            drains=workers,
+        )
     return True
 
 
