@@ -22,3 +22,21 @@ def push_drain_task() -> str:
 def push_dispatch_task() -> str:
     counts = push_dispatch()
     return " ".join(f"{key}={value}" for key, value in counts.items())
+
+
+def reconcile_site_task(run_id: int) -> str:
+    from sync.models import ReconciliationRun
+    from sync.services.resync import reconcile_site
+
+    run = ReconciliationRun.objects.select_related("site").get(pk=run_id)
+    if run.status != ReconciliationRun.Status.QUEUED:
+        return "duplicate"
+    return reconcile_site(site=run.site, run=run).status
+
+
+def reconcile_all_task() -> str:
+    from sync.models import WixSite
+    from sync.services.resync import reconcile_start
+
+    runs = [reconcile_start(site=site) for site in WixSite.objects.filter(is_active=True)]
+    return f"queued {len(runs)}"

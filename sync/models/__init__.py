@@ -1,4 +1,4 @@
-from sync.models.backfill import BackfillRun
+from sync.models.backfill import BackfillRun, ReconciliationRun
 from sync.models.external import (
     EntityType,
     ExternalEndpoint,
@@ -25,6 +25,7 @@ __all__ = [
     "MirrorModel",
     "OutboundWork",
     "Policy",
+    "ReconciliationRun",
     "SyncLog",
     "TicketDefinition",
     "WebhookDelivery",

@@ -84,3 +84,30 @@ class BackfillRun(TimestampedModel):
     @property
     def changes(self) -> int:
         return self.created + self.updated
+
+
+class ReconciliationRun(TimestampedModel):
+    """One comparison of Wix with the mirrors of a site, and what it healed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Finished with errors"
+
+    site = models.ForeignKey("sync.WixSite", on_delete=models.CASCADE, related_name="reconciliation_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    healed = models.JSONField(default=list, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation #{self.pk} of {self.site.name} ({self.get_status_display()})"
+
+    @property
+    def healed_count(self) -> int:
+        return len(self.healed)

@@ -18,6 +18,7 @@ from sync.sandbox.models import (
     SandboxKey,
     SandboxPolicy,
     SandboxTicketDefinition,
+    SandboxTicketingRecord,
     SandboxWebhook,
 )
 from sync.sandbox.services import SandboxError, entity_create, entity_delete, entity_update
@@ -102,6 +103,12 @@ if settings.PORTAL_SANDBOX:
     ]:
         admin.site.register(proxy, type(f"{proxy.__name__}Admin", (SandboxEntityAdmin,), {"kind": kind}))
     admin.site.register(SandboxWebhook, SandboxWebhookAdmin)
+    admin.site.register(
+        SandboxTicketingRecord,
+        list_display=["__str__", "deleted", "writes", "updated_at"],
+        list_filter=["collection", "deleted"],
+        search_fields=["record_id"],
+    )
     admin.site.register(SandboxFault, list_display=["__str__", "path_contains", "status", "remaining"])
     admin.site.register(
         SandboxKey,

@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -148,37 +149,69 @@ def entity_payload(system: ExternalSystem, entity_type: str, raw: dict[str, Any]
     return mapping_apply(mapping_specs(system, entity_type), raw)
 
 
-def _push(work: OutboundWork) -> str:
-    system = work.system
-    mirror = MIRRORS[work.entity_type].objects.filter(site=work.site, wix_id=work.wix_id).first()
-    link = ExternalLink.objects.filter(
-        system=system, entity_type=work.entity_type, wix_id=work.wix_id
-    ).first()
-    adapter = ADAPTERS[system.kind](system)
-    http = RecordedHttp(_Recorder(work), timeout=system.timeout)
+@dataclass(frozen=True)
+class PushDecision:
+    """What a push of one entity to one system would do; shared by the push and the dry run."""
+
+    action: str  # "create", "update", "delete", or a PushOutcome for "nothing to do"
+    link: ExternalLink | None
+    mirror: MirrorModel | None
+    payload: dict[str, Any] | None = None
+    digest: str = ""
+
+    @property
+    def calls(self) -> bool:
+        return self.action in ("create", "update", "delete")
+
+
+def push_decide(*, system: ExternalSystem, site: WixSite, entity_type: str, wix_id: str) -> PushDecision:
+    """Raises MappingError when the mapping cannot build a payload for this entity."""
+    mirror = MIRRORS[entity_type].objects.filter(site=site, wix_id=wix_id).first()
+    link = ExternalLink.objects.filter(system=system, entity_type=entity_type, wix_id=wix_id).first()
     if mirror is None:
-        return PushOutcome.MISSING
+        return PushDecision(PushOutcome.MISSING, link, mirror)
     if mirror.is_deleted:
         if link is None or link.deleted_at is not None:
-            return PushOutcome.UNCHANGED
-        adapter.delete(http, entity_type=work.entity_type, external_id=link.external_id)
-        ExternalLink.objects.filter(pk=link.pk).update(
-            deleted_at=timezone.now(), last_pushed_at=timezone.now()
-        )
-        return PushOutcome.DELETED
-    payload = entity_payload(system, work.entity_type, mirror.raw)
+            return PushDecision(PushOutcome.UNCHANGED, link, mirror)
+        return PushDecision("delete", link, mirror)
+    payload = entity_payload(system, entity_type, mirror.raw)
     digest = payload_hash(payload)
-    if link is not None:
-        if link.deleted_at is not None or link.last_payload_hash == digest:
-            return PushOutcome.UNCHANGED
-        adapter.update(http, entity_type=work.entity_type, external_id=link.external_id, payload=payload)
+    if link is None:
+        return PushDecision("create", link, mirror, payload, digest)
+    if link.deleted_at is not None or link.last_payload_hash == digest:
+        return PushDecision(PushOutcome.UNCHANGED, link, mirror, payload, digest)
+    return PushDecision("update", link, mirror, payload, digest)
+
+
+def _push(work: OutboundWork) -> str:
+    system = work.system
+    decision = push_decide(system=system, site=work.site, entity_type=work.entity_type, wix_id=work.wix_id)
+    if not decision.calls:
+        return decision.action
+    adapter = ADAPTERS[system.kind](system)
+    http = RecordedHttp(_Recorder(work), timeout=system.timeout)
+    link, mirror, now = decision.link, decision.mirror, timezone.now()
+    assert mirror is not None
+    if decision.action == "delete":
+        assert link is not None
+        adapter.delete(http, entity_type=work.entity_type, external_id=link.external_id)
+        ExternalLink.objects.filter(pk=link.pk).update(deleted_at=now, last_pushed_at=now)
+        return PushOutcome.DELETED
+    assert decision.payload is not None
+    if decision.action == "update":
+        assert link is not None
+        adapter.update(
+            http, entity_type=work.entity_type, external_id=link.external_id, payload=decision.payload
+        )
         # Only what was pushed changes; the external id is never overwritten here.
         ExternalLink.objects.filter(pk=link.pk).update(
-            last_payload_hash=digest, last_pushed_revision=mirror.revision, last_pushed_at=timezone.now()
+            last_payload_hash=decision.digest, last_pushed_revision=mirror.revision, last_pushed_at=now
         )
         return PushOutcome.UPDATED
     key = f"wix-portal:{system.pk}:{work.entity_type}:{work.wix_id}"
-    external_id = adapter.create(http, entity_type=work.entity_type, payload=payload, idempotency_key=key)
+    external_id = adapter.create(
+        http, entity_type=work.entity_type, payload=decision.payload, idempotency_key=key
+    )
     try:
         with transaction.atomic():
             ExternalLink.objects.create(
@@ -187,9 +220,9 @@ def _push(work: OutboundWork) -> str:
                 entity_type=work.entity_type,
                 wix_id=work.wix_id,
                 external_id=external_id,
-                last_payload_hash=digest,
+                last_payload_hash=decision.digest,
                 last_pushed_revision=mirror.revision,
-                last_pushed_at=timezone.now(),
+                last_pushed_at=now,
             )
     except IntegrityError as exc:
         raise ExternalError(

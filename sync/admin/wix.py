@@ -10,12 +10,27 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
-from sync.models import BackfillRun, Event, Policy, TicketDefinition, WebhookDelivery, WixSite
+from sync.admin.actions import has_resync_permission, resync_actions
+from sync.models import (
+    BackfillRun,
+    Event,
+    Policy,
+    ReconciliationRun,
+    TicketDefinition,
+    WebhookDelivery,
+    WixSite,
+)
+from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
+from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
+
+_resync_events, _dry_run_events = resync_actions(refs_of_events)
+_resync_mirrors, _dry_run_mirrors = resync_actions(refs_of_mirrors)
 
 
 def _report_runs(
@@ -34,7 +49,7 @@ class WixSiteAdmin(admin.ModelAdmin):
     list_display = ["name", "site_id", "auth_method", "is_active", "live_events", "last_backfill"]
     list_filter = ["is_active", "auth_method"]
     search_fields = ["name", "site_id", "instance_id"]
-    actions = ["backfill_all_events"]
+    actions = ["backfill_all_events", "reconcile_now"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "site_id", "instance_id", "is_active"]}),
@@ -73,6 +88,11 @@ class WixSiteAdmin(admin.ModelAdmin):
         ]
         _report_runs(self, request, results)
 
+    @admin.action(description="Reconcile with Wix now (heal what webhooks missed)", permissions=["backfill"])
+    def reconcile_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        runs = [reconcile_start(site=site) for site in queryset]
+        self.message_user(request, f"Queued {len(runs)} reconciliation run(s).", messages.SUCCESS)
+
     def has_backfill_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.add_backfillrun")
 
@@ -82,6 +102,9 @@ class MirrorAdmin(ReadOnlyAdmin):
     search_fields = ["wix_id", "name"]
     readonly_fields = ["raw_json"]
     exclude = ["raw"]
+
+    def has_resync_permission(self, request: HttpRequest) -> bool:
+        return has_resync_permission(request)
 
     @admin.display(description="Raw JSON as Wix sent it")
     def raw_json(self, obj: Event | Policy | TicketDefinition) -> str:
@@ -98,7 +121,7 @@ class EventAdmin(MirrorAdmin):
     list_filter = ["site", "status", TombstoneFilter]
     search_fields = ["title", "slug", "wix_id"]
     date_hierarchy = "start_date"
-    actions = ["backfill_events"]
+    actions = ["backfill_events", _resync_events, _dry_run_events]
 
     @admin.action(description="Backfill selected events from Wix", permissions=["backfill"])
     def backfill_events(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -117,8 +140,19 @@ class EventAdmin(MirrorAdmin):
         return request.user.has_perm("sync.add_backfillrun")
 
 
+class TimelineMixin:
+    """A mirror's history on its page: webhooks, pushes with request and response, mirror changes."""
+
+    readonly_fields = ["timeline", "raw_json"]
+    actions = [_resync_mirrors, _dry_run_mirrors]
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Policy | TicketDefinition) -> str:
+        return render_to_string("admin/sync/timeline.html", {"entries": entity_timeline(mirror=obj)})
+
+
 @admin.register(Policy)
-class PolicyAdmin(MirrorAdmin):
+class PolicyAdmin(TimelineMixin, MirrorAdmin):
     list_display = ["name", "event", "revision", "wix_id", "is_tombstone", "wix_updated_date"]
     list_select_related = ["site", "event"]
     list_filter = ["site", TombstoneFilter]
@@ -127,7 +161,7 @@ class PolicyAdmin(MirrorAdmin):
 
 
 @admin.register(TicketDefinition)
-class TicketDefinitionAdmin(MirrorAdmin):
+class TicketDefinitionAdmin(TimelineMixin, MirrorAdmin):
     list_display = [
         "name",
         "event",
@@ -210,3 +244,20 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The raw JWT can be large; the list never shows it.
         return super().get_queryset(request).defer("raw_body")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "site", "status", "healed_count", "started_at", "finished_at"]
+    list_select_related = ["site"]
+    list_filter = ["status", "site"]
+    readonly_fields = ["healed_list", "error_list"]
+    exclude = ["healed", "errors"]
+
+    @admin.display(description="Healed")
+    def healed_list(self, obj: ReconciliationRun) -> str:
+        return pretty_json(obj.healed)
+
+    @admin.display(description="Errors")
+    def error_list(self, obj: ReconciliationRun) -> str:
+        return pretty_json(obj.errors)

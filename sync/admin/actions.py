@@ -1,0 +1,52 @@
+"""Admin actions shared by events, mirrors and links: resync and its dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from portal.admin_utils import pretty_json
+from sync.services.resync import EntityRef, resync, resync_plan
+
+RefsOf = Callable[[Iterable[Any]], list[EntityRef]]
+
+
+def resync_actions(refs_of: RefsOf) -> tuple[Callable[..., None], Callable[..., TemplateResponse]]:
+    """``Resync selected`` and ``Dry-run resync`` for a model whose rows map to entity refs."""
+
+    @admin.action(description="Resync selected to the external systems", permissions=["resync"])
+    def resync_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        refs = refs_of(queryset)
+        queued = resync(refs=refs)
+        modeladmin.message_user(
+            request,
+            f"Queued {queued} push(es) for {len(refs)} entit(ies); unchanged payloads make no call.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Dry-run resync (show what would change, change nothing)", permissions=["resync"]
+    )
+    def dry_run_resync(
+        modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+    ) -> TemplateResponse:
+        rows = resync_plan(refs=refs_of(queryset))
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Dry-run resync",
+            "rows": [(row, pretty_json(row.payload) if row.payload is not None else "") for row in rows],
+            "counts": {a: sum(1 for r in rows if r.action == a) for a in sorted({r.action for r in rows})},
+            "opts": modeladmin.model._meta,
+        }
+        return TemplateResponse(request, "admin/sync/dry_run.html", context)
+
+    return resync_selected, dry_run_resync
+
+
+def has_resync_permission(request: HttpRequest) -> bool:
+    return request.user.has_perm("sync.add_outboundwork")

@@ -1,0 +1,373 @@
+"""Admin for external systems: mappings with a live preview, links and their repair, work and logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from portal.admin_utils import ReadOnlyAdmin
+from sync.admin.actions import has_resync_permission, resync_actions
+from sync.models import (
+    EntityType,
+    ExternalEndpoint,
+    ExternalLink,
+    ExternalSystem,
+    FieldMapping,
+    LinkRepair,
+    OutboundWork,
+    Policy,
+    SyncLog,
+    TicketDefinition,
+)
+from sync.services.mapping import MappingError, MappingSpec, mapping_apply
+from sync.services.push import work_retry, work_retry_dead_since
+from sync.services.resync import link_repair, refs_of_links
+
+PREVIEW_CHOICES = 40
+
+
+class EndpointInline(admin.StackedInline):
+    model = ExternalEndpoint
+    extra = 0
+    fields = [
+        ("entity_type", "id_path"),
+        ("create_method", "create_path"),
+        ("update_method", "update_path"),
+        ("delete_method", "delete_path"),
+    ]
+
+
+class FieldMappingInline(admin.TabularInline):
+    model = FieldMapping
+    extra = 1
+    fields = ["entity_type", "order", "source_path", "transform", "argument", "target_field", "required"]
+    formfield_overrides = {
+        FieldMapping._meta.get_field("argument").__class__: {
+            "widget": forms.Textarea(attrs={"rows": 1, "cols": 30})
+        }
+    }
+
+
+@admin.register(ExternalSystem)
+class ExternalSystemAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "base_url", "is_active", "auth_type"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "base_url"]
+    inlines = [EndpointInline, FieldMappingInline]
+    change_form_template = "admin/sync/externalsystem/change_form.html"
+    formfield_overrides = {ExternalSystem._meta.get_field("base_url").__class__: {"assume_scheme": "https"}}
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "is_active", "base_url", "timeout"]}),
+        (
+            "Authentication (the secret is read from an environment variable, never stored)",
+            {"fields": ["auth_type", "auth_secret_env", "auth_username", "auth_header"]},
+        ),
+    ]
+
+    def get_urls(self) -> list:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<path:object_id>/preview/", preview, name="sync_externalsystem_preview"),
+            path("preview/", preview, name="sync_externalsystem_preview_new"),
+            *super().get_urls(),
+        ]
+
+    def _preview_context(self, object_id: str | None) -> dict[str, Any]:
+        choices = [
+            (f"policy:{p.pk}", f"Policy: {p.name} ({p.event_wix_id})")
+            for p in Policy.objects.filter(deleted_at__isnull=True).order_by("-updated_at")[:PREVIEW_CHOICES]
+        ]
+        choices += [
+            (f"ticket_definition:{t.pk}", f"Ticket definition: {t.name} ({t.event_wix_id})")
+            for t in TicketDefinition.objects.filter(deleted_at__isnull=True).order_by("-updated_at")[
+                :PREVIEW_CHOICES
+            ]
+        ]
+        url = (
+            reverse("admin:sync_externalsystem_preview", args=[object_id])
+            if object_id
+            else reverse("admin:sync_externalsystem_preview_new")
+        )
+        return {"preview_choices": choices, "preview_url": url}
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        return super().changeform_view(
+            request, object_id, form_url, {**(extra_context or {}), **self._preview_context(object_id)}
+        )
+
+    def preview_view(self, request: HttpRequest, object_id: str | None = None) -> HttpResponse:
+        """Apply the mappings as they stand in the form (unsaved) to a chosen mirrored entity."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        system = self.get_object(request, object_id) if object_id else ExternalSystem()
+        if system is None or not self.has_view_or_change_permission(request, system if object_id else None):
+            return JsonResponse({"error": "not found"}, status=404)
+        entity_type, _, pk = request.POST.get("preview_entity", "").partition(":")
+        model = {EntityType.POLICY: Policy, EntityType.TICKET_DEFINITION: TicketDefinition}.get(entity_type)
+        mirror = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+        if mirror is None:
+            return JsonResponse({"error": "Choose a mirrored policy or ticket definition."}, status=400)
+        inline = next(
+            i for i in self.get_inline_instances(request, system) if isinstance(i, FieldMappingInline)
+        )
+        formset_class = inline.get_formset(request, system)
+        formset = formset_class(request.POST, instance=system, prefix=formset_class.get_default_prefix())
+        specs: list[tuple[int, MappingSpec]] = []
+        errors: list[str] = []
+        for index, form in enumerate(formset.forms):
+            if not form.has_changed() and form.instance.pk is None:
+                continue  # an empty extra row
+            if not form.is_valid():
+                errors += [
+                    f"Row {index + 1}, {field}: {' '.join(msgs)}" for field, msgs in form.errors.items()
+                ]
+                continue
+            data = form.cleaned_data
+            if data.get("DELETE") or data.get("entity_type") != entity_type:
+                continue
+            specs.append(
+                (
+                    data["order"],
+                    MappingSpec(
+                        data["source_path"],
+                        data["target_field"],
+                        data["transform"],
+                        data["argument"],
+                        data["required"],
+                    ),
+                )
+            )
+        if errors:
+            return JsonResponse({"errors": errors}, status=400)
+        try:
+            payload = mapping_apply([spec for _, spec in sorted(specs, key=lambda s: s[0])], mirror.raw)
+        except MappingError as exc:
+            return JsonResponse({"errors": [str(exc)]}, status=400)
+        return JsonResponse({"entity": str(mirror), "payload": payload})
+
+
+class LinkRepairInline(admin.TabularInline):
+    model = LinkRepair
+    extra = 0
+    fields = ["created_at", "user", "old_external_id", "new_external_id", "reason"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RepairForm(forms.Form):
+    new_external_id = forms.CharField(max_length=200, label="New external id")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit record.")
+
+
+_resync_links, _dry_run_links = resync_actions(refs_of_links)
+
+
+@admin.register(ExternalLink)
+class ExternalLinkAdmin(ReadOnlyAdmin):
+    list_display = [
+        "wix_id",
+        "entity_type",
+        "system",
+        "external_id",
+        "last_pushed_revision",
+        "last_pushed_at",
+        "deleted_at",
+        "repair_link",
+    ]
+    list_select_related = ["system"]
+    list_filter = ["system", "entity_type", ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["wix_id", "external_id"]
+    inlines = [LinkRepairInline]
+    actions = [_resync_links, _dry_run_links]
+
+    def has_resync_permission(self, request: HttpRequest) -> bool:
+        return has_resync_permission(request)
+
+    @admin.display(description="Repair")
+    def repair_link(self, obj: ExternalLink) -> str:
+        return format_html(
+            '<a href="{}">repair…</a>', reverse("admin:sync_externallink_repair", args=[obj.pk])
+        )
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<int:pk>/repair/",
+                self.admin_site.admin_view(self.repair_view),
+                name="sync_externallink_repair",
+            ),
+            *super().get_urls(),
+        ]
+
+    def repair_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Two steps: the form, then a confirmation that shows old and new before anything changes."""
+        link = get_object_or_404(ExternalLink.objects.select_related("system"), pk=pk)
+        if not request.user.has_perm("sync.change_externallink"):
+            return HttpResponse("You may not repair links.", status=403)
+        form = RepairForm(request.POST or None)
+        confirming = False
+        if request.method == "POST" and form.is_valid():
+            if request.POST.get("confirm") == "yes":
+                link_repair(
+                    link=link,
+                    new_external_id=form.cleaned_data["new_external_id"],
+                    reason=form.cleaned_data["reason"],
+                    user=request.user,
+                )
+                self.message_user(
+                    request,
+                    f"Link repaired: {link.wix_id} now points at {form.cleaned_data['new_external_id']}.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:sync_externallink_change", link.pk)
+            confirming = True
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Repair link {link}",
+            "link": link,
+            "form": form,
+            "confirming": confirming,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sync/externallink/repair.html", context)
+
+
+class HasErrorFilter(admin.SimpleListFilter):
+    title = "has error"
+    parameter_name = "has_error"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(last_error="")
+        if self.value() == "no":
+            return queryset.filter(last_error="")
+        return queryset
+
+
+class RetrySinceForm(forms.Form):
+    since = forms.DateTimeField(
+        initial=lambda: timezone.now() - dt.timedelta(days=1),
+        help_text="Every dead letter from this time on is retried.",
+    )
+
+
+@admin.register(OutboundWork)
+class OutboundWorkAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "entity_type",
+        "wix_id",
+        "system",
+        "trigger",
+        "status",
+        "outcome",
+        "attempts",
+        "not_before",
+        "short_error",
+        "updated_at",
+    ]
+    list_select_related = ["system"]
+    list_filter = ["status", "system", "entity_type", "trigger", HasErrorFilter]
+    search_fields = ["wix_id"]
+    date_hierarchy = "created_at"
+    actions = ["retry_now", "retry_dead_since"]
+    show_full_result_count = False
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: OutboundWork) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = work_retry(work_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Queued {count} for another try.", messages.SUCCESS)
+
+    @admin.action(description="Retry all dead letters since …", permissions=["retry"])
+    def retry_dead_since(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        form = RetrySinceForm(request.POST if "since" in request.POST else None)
+        if form.is_valid():
+            count = work_retry_dead_since(since=form.cleaned_data["since"])
+            self.message_user(request, f"Queued {count} dead letter(s) for another try.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Retry dead letters since …",
+            "form": form,
+            "opts": self.model._meta,
+            "action": "retry_dead_since",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/sync/outboundwork/retry_since.html", context)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.change_outboundwork")
+
+
+@admin.register(SyncLog)
+class SyncLogAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "system",
+        "entity_type",
+        "wix_id",
+        "action",
+        "trigger",
+        "status",
+        "http_status",
+        "duration_ms",
+        "short_error",
+    ]
+    list_select_related = ["system"]
+    list_filter = ["system", "entity_type", "status", "trigger", "action"]
+    search_fields = ["wix_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    raw_id_fields = ["work"]
+
+    @admin.display(description="Error")
+    def short_error(self, obj: SyncLog) -> str:
+        return obj.error[:120]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        # Bodies are only read on the detail page.
+        return (
+            qs.defer("request_excerpt", "response_excerpt")
+            if request.resolver_match.url_name.endswith("changelist")
+            else qs
+        )
+
+
+admin.site.register(
+    LinkRepair,
+    type(
+        "LinkRepairAdmin",
+        (ReadOnlyAdmin,),
+        {
+            "list_display": ["link", "old_external_id", "new_external_id", "user", "created_at"],
+            "list_select_related": ["link__system", "user"],
+        },
+    ),
+)

@@ -1,0 +1,60 @@
+"""Reads the admin needs that span several tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sync.models import EntityType, OutboundWork, Policy, SyncLog, TicketDefinition, WebhookDelivery
+
+TIMELINE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str
+    summary: str
+    detail: str = ""
+    request: str = ""
+    response: str = ""
+
+
+def entity_timeline(*, mirror: Policy | TicketDefinition) -> list[TimelineEntry]:
+    entity_type = EntityType.POLICY if isinstance(mirror, Policy) else EntityType.TICKET_DEFINITION
+    entries = [TimelineEntry(mirror.created_at, "mirror", "First mirrored")]
+    if mirror.updated_at > mirror.created_at:
+        entries.append(
+            TimelineEntry(mirror.updated_at, "mirror", f"Mirror last changed (revision {mirror.revision})")
+        )
+    if mirror.deleted_at:
+        entries.append(TimelineEntry(mirror.deleted_at, "mirror", "Deleted on Wix (tombstone)"))
+    for delivery in WebhookDelivery.objects.filter(site=mirror.site, entity_id=mirror.wix_id).defer(
+        "raw_body"
+    )[:TIMELINE_LIMIT]:
+        entries.append(
+            TimelineEntry(
+                delivery.received_at, "webhook", f"{delivery.event_type} ({delivery.status})", delivery.error
+            )
+        )
+    for work in OutboundWork.objects.filter(
+        entity_type=entity_type, wix_id=mirror.wix_id, site=mirror.site
+    ).select_related("system")[:TIMELINE_LIMIT]:
+        entries.append(
+            TimelineEntry(
+                work.created_at,
+                "work",
+                f"{work.get_trigger_display()} → {work.system}: {work.status} {work.outcome}",
+                work.last_error,
+            )
+        )
+    logs = SyncLog.objects.filter(entity_type=entity_type, wix_id=mirror.wix_id).select_related("system")
+    for log in logs[:TIMELINE_LIMIT]:
+        result = f"{log.http_status or 'no answer'} {log.get_status_display()} ({log.duration_ms or 0} ms)"
+        summary = f"{log.get_action_display()} → {log.system}: {result}"
+        entries.append(
+            TimelineEntry(
+                log.created_at, "push", summary, log.error, log.request_excerpt, log.response_excerpt
+            )
+        )
+    return sorted(entries, key=lambda e: e.at, reverse=True)

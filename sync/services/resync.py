@@ -1,0 +1,227 @@
+"""Staff-driven sync: resync (real or dry run), link repair, and reconciliation with Wix."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.queue import enqueue
+from sync.clients.wix import WixError
+from sync.models import (
+    EntityType,
+    Event,
+    ExternalLink,
+    ExternalSystem,
+    LinkRepair,
+    OutboundWork,
+    Policy,
+    ReconciliationRun,
+    TicketDefinition,
+    WixSite,
+)
+from sync.services.mapping import MappingError
+from sync.services.mirrors import (
+    MirrorDataError,
+    UpsertOutcome,
+    policy_delete_from_wix,
+    policy_upsert_from_wix,
+    ticket_definition_delete_from_wix,
+    ticket_definition_upsert_from_wix,
+)
+from sync.services.push import push_decide, push_enqueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EntityRef:
+    site: WixSite
+    entity_type: str
+    wix_id: str
+
+
+def refs_of_events(events: Iterable[Event]) -> list[EntityRef]:
+    """Every policy and ticket definition (tombstones included, so deletions reach the target)."""
+    refs: list[EntityRef] = []
+    for event in events:
+        for model, entity_type in [
+            (Policy, EntityType.POLICY),
+            (TicketDefinition, EntityType.TICKET_DEFINITION),
+        ]:
+            ids = model.objects.filter(site=event.site, event_wix_id=event.wix_id).values_list(
+                "wix_id", flat=True
+            )
+            refs += [EntityRef(event.site, entity_type, wix_id) for wix_id in ids]
+    return refs
+
+
+def refs_of_mirrors(mirrors: Iterable[Policy | TicketDefinition]) -> list[EntityRef]:
+    return [
+        EntityRef(
+            m.site, EntityType.POLICY if isinstance(m, Policy) else EntityType.TICKET_DEFINITION, m.wix_id
+        )
+        for m in mirrors
+    ]
+
+
+def refs_of_links(links: Iterable[ExternalLink]) -> list[EntityRef]:
+    return [EntityRef(link.site, link.entity_type, link.wix_id) for link in links]
+
+
+def resync(
+    *,
+    refs: Iterable[EntityRef],
+    systems: Iterable[ExternalSystem] | None = None,
+    trigger: str = OutboundWork.Trigger.RESYNC,
+) -> int:
+    """Queue pushes; returns how many new work rows were queued (pending ones are joined)."""
+    grouped: dict[tuple[int, str], list[EntityRef]] = defaultdict(list)
+    for ref in refs:
+        grouped[(ref.site.pk, ref.entity_type)].append(ref)
+    systems = list(systems) if systems is not None else list(ExternalSystem.objects.filter(is_active=True))
+    queued = 0
+    for group in grouped.values():
+        queued += push_enqueue(
+            site=group[0].site,
+            entity_type=group[0].entity_type,
+            wix_ids=[r.wix_id for r in group],
+            trigger=trigger,
+            systems=systems,
+            drains=2,
+        )
+    return queued
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    system: ExternalSystem
+    ref: EntityRef
+    action: str
+    external_id: str = ""
+    payload: dict[str, Any] | None = None
+    error: str = ""
+
+
+def resync_plan(
+    *, refs: Iterable[EntityRef], systems: Iterable[ExternalSystem] | None = None
+) -> list[PlanRow]:
+    """The creates, updates and deletes a resync would make, without making them."""
+    systems = list(systems) if systems is not None else list(ExternalSystem.objects.filter(is_active=True))
+    rows: list[PlanRow] = []
+    for ref in refs:
+        for system in systems:
+            try:
+                decision = push_decide(
+                    system=system, site=ref.site, entity_type=ref.entity_type, wix_id=ref.wix_id
+                )
+            except MappingError as exc:
+                rows.append(PlanRow(system, ref, "error", error=str(exc)))
+                continue
+            rows.append(
+                PlanRow(
+                    system,
+                    ref,
+                    decision.action,
+                    external_id=decision.link.external_id if decision.link else "",
+                    payload=decision.payload if decision.calls else None,
+                )
+            )
+    return rows
+
+
+def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: Any) -> LinkRepair:
+    """Point a link at another external record, with an audit row. The next push updates it."""
+    new_external_id = new_external_id.strip()
+    if not new_external_id or not reason.strip():
+        raise ValueError("A repair needs the new external id and a reason.")
+    with transaction.atomic():
+        locked = ExternalLink.objects.select_for_update().get(pk=link.pk)
+        repair = LinkRepair.objects.create(
+            link=locked,
+            old_external_id=locked.external_id,
+            new_external_id=new_external_id,
+            reason=reason.strip(),
+            user=user,
+        )
+        locked.external_id = new_external_id
+        # Unknown what the repaired record holds: the next push must send the payload.
+        locked.last_payload_hash = ""
+        locked.full_clean()
+        locked.save()
+    return repair
+
+
+# --- reconciliation ---------------------------------------------------------------------
+_RECONCILE = {
+    EntityType.POLICY: (Policy, policy_upsert_from_wix, policy_delete_from_wix, "query_policies"),
+    EntityType.TICKET_DEFINITION: (
+        TicketDefinition,
+        ticket_definition_upsert_from_wix,
+        ticket_definition_delete_from_wix,
+        "query_ticket_definitions",
+    ),
+}
+
+
+def reconcile_start(*, site: WixSite) -> ReconciliationRun:
+    run = ReconciliationRun.objects.create(site=site)
+    enqueue("sync.tasks.reconcile_site_task", run.pk)
+    return run
+
+
+def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> ReconciliationRun:
+    """Compare Wix with the mirrors, event by event; heal what webhooks missed, and push it."""
+    run = run or ReconciliationRun.objects.create(site=site)
+    run.status, run.started_at = ReconciliationRun.Status.RUNNING, timezone.now()
+    run.save(update_fields=["status", "started_at", "updated_at"])
+    healed: list[dict[str, str]] = []
+    errors: list[dict[str, str]] = []
+    try:
+        client = site.wix_client()
+        for event in Event.objects.filter(site=site, deleted_at__isnull=True):
+            try:
+                healed += _reconcile_event(client, site, event)
+            except (WixError, MirrorDataError) as exc:
+                errors.append({"event": event.wix_id, "error": str(exc)})
+    except Exception as exc:
+        log.exception("Reconciliation of %s failed", site)
+        errors.append({"event": "", "error": f"{exc.__class__.__name__}: {exc}"})
+    run.healed, run.errors, run.finished_at = healed, errors, timezone.now()
+    run.status = ReconciliationRun.Status.FAILED if errors else ReconciliationRun.Status.SUCCEEDED
+    run.save(update_fields=["healed", "errors", "finished_at", "status", "updated_at"])
+    return run
+
+
+def _reconcile_event(client: Any, site: WixSite, event: Event) -> list[dict[str, str]]:
+    healed: list[dict[str, str]] = []
+    for entity_type, (model, upsert, delete, query) in _RECONCILE.items():
+        seen: set[str] = set()
+        changed: list[str] = []
+        for data in getattr(client, query)(event.wix_id):
+            seen.add(data["id"])
+            outcome = upsert(site=site, data=data).outcome
+            if outcome in (UpsertOutcome.CREATED, UpsertOutcome.UPDATED):
+                changed.append(data["id"])
+                healed.append(
+                    {"entity_type": entity_type, "wix_id": data["id"], "healed": f"missed {outcome}"}
+                )
+        gone = (
+            model.objects.filter(site=site, event_wix_id=event.wix_id, deleted_at__isnull=True)
+            .exclude(wix_id__in=seen)
+            .values_list("wix_id", flat=True)
+        )
+        for wix_id in list(gone):
+            delete(site=site, wix_id=wix_id, event_wix_id=event.wix_id)
+            changed.append(wix_id)
+            healed.append({"entity_type": entity_type, "wix_id": wix_id, "healed": "missed deletion"})
+        if changed:
+            push_enqueue(
+                site=site, entity_type=entity_type, wix_ids=changed, trigger=OutboundWork.Trigger.RECONCILE
+            )
+    return healed

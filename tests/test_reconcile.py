@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import responses
+
+from sync.models import ExternalEndpoint, ExternalSystem, OutboundWork, Policy, TicketDefinition, WixSite
+from sync.services.mirrors import (
+    event_upsert_from_wix,
+    policy_upsert_from_wix,
+    ticket_definition_upsert_from_wix,
+)
+from sync.services.resync import reconcile_site
+from tests.conftest import WIX, wix_payload
+
+pytestmark = pytest.mark.django_db
+EVENT = wix_payload("event__query")["events"][0]
+POLICY = wix_payload("policy__get")["policy"]
+TD = wix_payload("ticket_definition__fixed_price")["ticketDefinition"]
+
+
+@responses.activate
+def test_reconciliation_heals_missed_updates_creates_and_deletions_and_pushes_them(site: WixSite) -> None:
+    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    ExternalEndpoint.objects.create(
+        system=system,
+        entity_type="policy",
+        create_path="p",
+        update_path="p/{external_id}",
+        delete_path="p/{external_id}",
+    )
+    event_upsert_from_wix(site=site, data=EVENT)
+    policy_upsert_from_wix(site=site, data=POLICY)  # Wix has a newer revision: a missed update
+    gone = {**copy.deepcopy(TD), "id": "td-deleted-on-wix"}
+    ticket_definition_upsert_from_wix(site=site, data=gone)  # Wix no longer has it: a missed deletion
+    newer = {**POLICY, "revision": "3", "name": "Refunds (new)"}
+    responses.post(f"{WIX}/events/v2/policies/query", json={"policies": [newer], "metadata": {"total": 1}})
+    responses.post(
+        f"{WIX}/events/v3/ticket-definitions/query",  # TD: a missed create
+        json={"ticketDefinitions": [TD], "metadata": {"total": 1}},
+    )
+
+    run = reconcile_site(site=site)
+    assert run.status == "succeeded"
+    assert sorted((h["wix_id"], h["healed"]) for h in run.healed) == sorted(
+        [
+            (POLICY["id"], "missed updated"),
+            (TD["id"], "missed created"),
+            ("td-deleted-on-wix", "missed deletion"),
+        ]
+    )
+    assert Policy.objects.get().name == "Refunds (new)"
+    assert TicketDefinition.objects.get(wix_id="td-deleted-on-wix").is_deleted
+    queued = set(OutboundWork.objects.values_list("wix_id", "trigger"))
+    assert queued == {
+        (POLICY["id"], "reconcile"),
+        (TD["id"], "reconcile"),
+        ("td-deleted-on-wix", "reconcile"),
+    }
+
+    again = reconcile_site(site=site)
+    assert again.healed == [] and again.status == "succeeded"
+
+
+@responses.activate
+def test_reconciliation_records_wix_errors_per_event(site: WixSite) -> None:
+    event_upsert_from_wix(site=site, data=EVENT)
+    responses.post(f"{WIX}/events/v2/policies/query", status=403, json={"message": "no permission"})
+    run = reconcile_site(site=site)
+    assert run.status == "failed"
+    assert run.errors == [{"event": EVENT["id"], "error": "HTTP 403: no permission"}]
