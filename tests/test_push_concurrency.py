@@ -1,0 +1,82 @@
+"""Two workers pushing the same entity at the same moment create exactly one external record.
+
+Needs real concurrent transactions, so it runs on PostgreSQL (CI's second pass); SQLite
+serialises every writer and has nothing to prove here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import responses
+from django.db import connection, connections
+
+from sync.models import EntityType, ExternalEndpoint, ExternalLink, ExternalSystem, OutboundWork, SyncLog
+from sync.services.mirrors import policy_upsert_from_wix
+from sync.services.push import push_enqueue, work_execute
+from tests.conftest import wix_payload
+
+POLICY = wix_payload("policy__get")["policy"]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent transactions (PostgreSQL)"),
+]
+
+
+def _run_together(count: int, target: callable) -> list[str]:
+    barrier = threading.Barrier(count)
+    results: list[str] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(target())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+@responses.activate
+def test_concurrent_workers_create_exactly_one_external_record(site: object) -> None:
+    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    ExternalEndpoint.objects.create(system=system, entity_type=EntityType.POLICY, create_path="p",
+                                    update_path="p/{external_id}", delete_path="p/{external_id}")
+    system.mappings.create(entity_type=EntityType.POLICY, source_path="name", target_field="title")
+    created = []
+
+    def slow_create(request: object) -> tuple[int, dict, str]:
+        time.sleep(0.2)  # the create is in flight while the other workers try
+        created.append(1)
+        return 201, {}, f'{{"id": "ext-{len(created)}"}}'
+
+    responses.add_callback(responses.POST, "https://t.test/p", callback=slow_create)
+    policy_upsert_from_wix(site=site, data=POLICY)  # type: ignore[arg-type]
+
+    # A webhook and a backfill both queue the entity, and four workers race for it.
+    push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")  # type: ignore[arg-type]
+    work = OutboundWork.objects.get()
+    results = _run_together(4, lambda: work_execute(work_id=work.pk))
+    assert sorted(results).count("created") == 1, results
+    push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="backfill")  # type: ignore[arg-type]
+    second = OutboundWork.objects.get(status="pending")
+    assert _run_together(4, lambda: work_execute(work_id=second.pk)).count("unchanged") == 1
+    assert len(created) == 1
+    assert ExternalLink.objects.get().external_id == "ext-1"
+    assert SyncLog.objects.count() == 1
+
+
+@responses.activate
+def test_concurrent_enqueues_of_one_entity_make_one_pending_row(site: object) -> None:
+    ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    results = _run_together(6, lambda: str(push_enqueue(
+        site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")))  # type: ignore[arg-type]
+    assert sorted(results) == ["0"] * 5 + ["1"]
+    assert OutboundWork.objects.count() == 1
