@@ -21,7 +21,9 @@ from tests.conftest import wix_payload
 POLICY = wix_payload("policy__get")["policy"]
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent transactions (PostgreSQL)"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs concurrent transactions (PostgreSQL)"
+    ),
 ]
 
 
@@ -47,8 +49,13 @@ def _run_together(count: int, target: callable) -> list[str]:
 @responses.activate
 def test_concurrent_workers_create_exactly_one_external_record(site: object) -> None:
     system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    ExternalEndpoint.objects.create(system=system, entity_type=EntityType.POLICY, create_path="p",
-                                    update_path="p/{external_id}", delete_path="p/{external_id}")
+    ExternalEndpoint.objects.create(
+        system=system,
+        entity_type=EntityType.POLICY,
+        create_path="p",
+        update_path="p/{external_id}",
+        delete_path="p/{external_id}",
+    )
     system.mappings.create(entity_type=EntityType.POLICY, source_path="name", target_field="title")
     created = []
 
@@ -76,7 +83,11 @@ def test_concurrent_workers_create_exactly_one_external_record(site: object) -> 
 @responses.activate
 def test_concurrent_enqueues_of_one_entity_make_one_pending_row(site: object) -> None:
     ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    results = _run_together(6, lambda: str(push_enqueue(
-        site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")))  # type: ignore[arg-type]
+    results = _run_together(
+        6,
+        lambda: str(
+            push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")
+        ),
+    )  # type: ignore[arg-type]
     assert sorted(results) == ["0"] * 5 + ["1"]
     assert OutboundWork.objects.count() == 1

@@ -1,8 +1,9 @@
 """What every ticketing-system adapter implements, and the recorded HTTP it calls through.
 
 An adapter turns "create/update/delete this payload" into the system's HTTP calls. It
-makes them through :class:`RecordedHttp`, which writes a ``SyncLog`` attempt row before
-each request and completes it after, and turns failures into :class:`ExternalError`
+makes them through :class:`RecordedHttp`, which hands each call's record (request,
+answer, duration) to a recorder that stores it as a ``SyncLog`` attempt row (the unit of
+work itself was written before any request), and turns failures into :class:`ExternalError`
 marked retryable (timeouts, 408, 429, 5xx) or permanent (any other 4xx).
 """
 
@@ -51,8 +52,6 @@ class CallRecord:
 
 
 class CallRecorder(Protocol):
-    def started(self, record: CallRecord) -> None: ...
-
     def finished(self, record: CallRecord) -> None: ...
 
 
@@ -73,7 +72,6 @@ class RecordedHttp:
         record = CallRecord(
             action=action, request=f"{method} {url}" + (f"\n{excerpt(json_body)}" if json_body else "")
         )
-        self.recorder.started(record)
         start = time.monotonic()
         try:
             response = http_request(method, url, json=json_body, headers=headers or {}, timeout=self.timeout)

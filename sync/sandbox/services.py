@@ -204,13 +204,15 @@ def entity_query(*, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         limit, offset = int(paging.get("limit") or 100), int(paging.get("offset") or 0)
     if not 0 < limit <= 100:
         raise SandboxError(400, "OUT_OF_RANGE", "limit must be between 1 and 100", field="query.paging.limit")
-    rows = [
-        e.data
-        for e in SandboxEntity.objects.filter(kind=kind)
-        .exclude(data__has_key="_deleted")
-        .order_by("created_date", "wix_id")
-        if _matches(e.data, filter_)
-    ]
+    entities = SandboxEntity.objects.filter(kind=kind).exclude(data__has_key="_deleted")
+    # The filters Wix callers use most go to the database; the rest is checked per row.
+    for field, column in (("eventId", "event_wix_id"), ("id", "wix_id")):
+        condition = filter_.get(field)
+        if isinstance(condition, str):
+            entities = entities.filter(**{column: condition})
+        elif isinstance(condition, dict) and isinstance(condition.get("$eq"), str):
+            entities = entities.filter(**{column: condition["$eq"]})
+    rows = [e.data for e in entities.order_by("created_date", "wix_id") if _matches(e.data, filter_)]
     page = [_strip(kind, data, fields) for data in rows[offset : offset + limit]]
     key = {Kind.EVENT: "events", Kind.POLICY: "policies", Kind.TICKET_DEFINITION: "ticketDefinitions"}[kind]
     meta: dict[str, Any] = {"count": len(page), "offset": offset, "tooManyToCount": False}

@@ -3,8 +3,8 @@
 For each active system: no link → create and store the link; link → update (skipped when
 the mapped payload is unchanged); tombstone → delete and mark the link.
 
-Work is a row (``OutboundWork``) before it is a request, and every HTTP call is a
-``SyncLog`` row before it goes out. django-q2 delivers at least once, so a worker claims
+Work is a row (``OutboundWork``) before it is a request, and every HTTP call leaves a
+``SyncLog`` attempt row. django-q2 delivers at least once, so a worker claims
 a row with a conditional update; the partial unique constraint "one in-flight row per
 entity" means two workers can never push the same entity at once, so exactly one
 external record is created. Retries follow ``RETRY_INTERVALS`` (kept in the row's
@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.brokers import get_broker
 
 from portal.queue import enqueue
 from portal.secrets import MissingSecret
@@ -99,54 +100,78 @@ def push_enqueue(
             except IntegrityError:
                 pass  # created by someone else a moment ago: join it
     if created:
-        for _ in range(max(1, min(drains, created))):
-            enqueue(DRAIN_TASK)
+        _drains_start(min(drains, created))
     return created
+
+
+def _drains_start(wanted: int) -> None:
+    """Queue up to ``wanted`` drains, fewer if tasks already wait: a queued drain takes all due work."""
+    try:
+        waiting = get_broker().queue_size() or 0
+    except Exception:  # a broker that cannot count still takes tasks
+        waiting = 0
+    for _ in range(max(0, wanted - waiting)):
+        enqueue(DRAIN_TASK)
 
 
 # --- execute ------------------------------------------------------------------------------
 class _Recorder:
-    """Writes one SyncLog row per HTTP call: before the request, and completed after."""
+    """Writes one SyncLog row per HTTP call, once the call has an answer (or none)."""
 
     def __init__(self, work: OutboundWork) -> None:
         self.work = work
-        self.row: SyncLog | None = None
 
-    def started(self, record: CallRecord) -> None:
-        self.row = SyncLog.objects.create(
+    def finished(self, record: CallRecord) -> None:
+        if record.permanent is None:
+            status = SyncLog.Status.SUCCESS
+        else:
+            status = SyncLog.Status.PERMANENT if record.permanent else SyncLog.Status.RETRYABLE
+        SyncLog.objects.create(
             work=self.work,
             system_id=self.work.system_id,
             entity_type=self.work.entity_type,
             wix_id=self.work.wix_id,
             trigger=self.work.trigger,
             action=record.action,
-            request_excerpt=record.request,
-        )
-
-    def finished(self, record: CallRecord) -> None:
-        assert self.row is not None
-        if record.permanent is None:
-            status = SyncLog.Status.SUCCESS
-        else:
-            status = SyncLog.Status.PERMANENT if record.permanent else SyncLog.Status.RETRYABLE
-        SyncLog.objects.filter(pk=self.row.pk).update(
             status=status,
             http_status=record.http_status,
             duration_ms=record.duration_ms,
+            request_excerpt=record.request,
             response_excerpt=record.response,
             error=record.error,
         )
 
 
-def mapping_specs(system: ExternalSystem, entity_type: str) -> list[MappingSpec]:
-    return [
-        MappingSpec.of(m)
-        for m in FieldMapping.objects.filter(system=system, entity_type=entity_type).order_by("order", "pk")
-    ]
+class PushCache:
+    """What every push to a system needs (adapter, mappings), read once per drain.
+
+    A drain lasts at most ``DRAIN_BUDGET_SECONDS``, so a mapping edited in the admin takes
+    effect with the next drain; without a cache each push would read them again.
+    """
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[int, str], list[MappingSpec]] = {}
+        self._adapters: dict[int, Any] = {}
+
+    def specs(self, system: ExternalSystem, entity_type: str) -> list[MappingSpec]:
+        key = (system.pk, entity_type)
+        if key not in self._specs:
+            mappings = FieldMapping.objects.filter(system=system, entity_type=entity_type).order_by(
+                "order", "pk"
+            )
+            self._specs[key] = [MappingSpec.of(m) for m in mappings]
+        return self._specs[key]
+
+    def adapter(self, system: ExternalSystem) -> Any:
+        if system.pk not in self._adapters:
+            self._adapters[system.pk] = ADAPTERS[system.kind](system)
+        return self._adapters[system.pk]
 
 
-def entity_payload(system: ExternalSystem, entity_type: str, raw: dict[str, Any]) -> dict[str, Any]:
-    return mapping_apply(mapping_specs(system, entity_type), raw)
+def entity_payload(
+    system: ExternalSystem, entity_type: str, raw: dict[str, Any], cache: PushCache | None = None
+) -> dict[str, Any]:
+    return mapping_apply((cache or PushCache()).specs(system, entity_type), raw)
 
 
 @dataclass(frozen=True)
@@ -164,7 +189,9 @@ class PushDecision:
         return self.action in ("create", "update", "delete")
 
 
-def push_decide(*, system: ExternalSystem, site: WixSite, entity_type: str, wix_id: str) -> PushDecision:
+def push_decide(
+    *, system: ExternalSystem, site: WixSite, entity_type: str, wix_id: str, cache: PushCache | None = None
+) -> PushDecision:
     """Raises MappingError when the mapping cannot build a payload for this entity."""
     mirror = MIRRORS[entity_type].objects.filter(site=site, wix_id=wix_id).first()
     link = ExternalLink.objects.filter(system=system, entity_type=entity_type, wix_id=wix_id).first()
@@ -174,7 +201,7 @@ def push_decide(*, system: ExternalSystem, site: WixSite, entity_type: str, wix_
         if link is None or link.deleted_at is not None:
             return PushDecision(PushOutcome.UNCHANGED, link, mirror)
         return PushDecision("delete", link, mirror)
-    payload = entity_payload(system, entity_type, mirror.raw)
+    payload = entity_payload(system, entity_type, mirror.raw, cache)
     digest = payload_hash(payload)
     if link is None:
         return PushDecision("create", link, mirror, payload, digest)
@@ -183,12 +210,14 @@ def push_decide(*, system: ExternalSystem, site: WixSite, entity_type: str, wix_
     return PushDecision("update", link, mirror, payload, digest)
 
 
-def _push(work: OutboundWork) -> str:
+def _push(work: OutboundWork, cache: PushCache) -> str:
     system = work.system
-    decision = push_decide(system=system, site=work.site, entity_type=work.entity_type, wix_id=work.wix_id)
+    decision = push_decide(
+        system=system, site=work.site, entity_type=work.entity_type, wix_id=work.wix_id, cache=cache
+    )
     if not decision.calls:
         return decision.action
-    adapter = ADAPTERS[system.kind](system)
+    adapter = cache.adapter(system)
     http = RecordedHttp(_Recorder(work), timeout=system.timeout)
     link, mirror, now = decision.link, decision.mirror, timezone.now()
     assert mirror is not None
@@ -239,7 +268,7 @@ def _retry_delay(attempts: int) -> float | None:
     return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
-def work_execute(*, work_id: int) -> str:
+def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
     """Claim one due pending row and push it. Returns the outcome for django-q2's list."""
     now = timezone.now()
     try:
@@ -255,7 +284,7 @@ def work_execute(*, work_id: int) -> str:
         return "not-claimed"
     work = OutboundWork.objects.select_related("system", "site").get(pk=work_id)
     try:
-        outcome = _push(work)
+        outcome = _push(work, cache or PushCache())
     except (MappingError, MissingSecret) as exc:
         return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
     except ExternalError as exc:
@@ -291,6 +320,7 @@ def _due() -> Q:
 def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
     """Push due work until none is left or the time budget is spent (then queue another)."""
     deadline = time.monotonic() + (budget_seconds or DRAIN_BUDGET_SECONDS)
+    cache = PushCache()
     done = 0
     while time.monotonic() < deadline:
         ids = list(
@@ -302,7 +332,7 @@ def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
         random.shuffle(ids)
         progressed = False
         for work_id in ids:
-            outcome = work_execute(work_id=work_id)
+            outcome = work_execute(work_id=work_id, cache=cache)
             if outcome not in ("busy", "not-claimed"):
                 done += 1
                 progressed = True
@@ -338,8 +368,8 @@ def push_dispatch() -> dict[str, int]:
             )
     due = OutboundWork.objects.filter(_due()).count()
     drains = min(due, settings.Q_CLUSTER.get("workers", 1)) if due else 0
-    for _ in range(drains):
-        enqueue(DRAIN_TASK)
+    if drains:
+        _drains_start(drains)
     return {"returned": returned, "superseded": superseded, "due": due, "drains": drains}
 
 
