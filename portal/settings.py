@@ -98,6 +98,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not Django's in-memory default: tests run workers and live servers in
+            # threads, and only a file database lets concurrent writers wait (WAL) as in production.
+            "TEST": {"NAME": DATA_DIR / "test-portal.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

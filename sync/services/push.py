@@ -18,7 +18,8 @@ import logging
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -116,30 +117,17 @@ def _drains_start(wanted: int) -> None:
 
 # --- execute ------------------------------------------------------------------------------
 class _Recorder:
-    """Writes one SyncLog row per HTTP call, once the call has an answer (or none)."""
+    """Keeps each HTTP call's record; ``_complete`` stores them as SyncLog rows.
 
-    def __init__(self, work: OutboundWork) -> None:
-        self.work = work
+    Buffered rather than written at once so that the sending thread of a drain never
+    touches the database.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
 
     def finished(self, record: CallRecord) -> None:
-        if record.permanent is None:
-            status = SyncLog.Status.SUCCESS
-        else:
-            status = SyncLog.Status.PERMANENT if record.permanent else SyncLog.Status.RETRYABLE
-        SyncLog.objects.create(
-            work=self.work,
-            system_id=self.work.system_id,
-            entity_type=self.work.entity_type,
-            wix_id=self.work.wix_id,
-            trigger=self.work.trigger,
-            action=record.action,
-            status=status,
-            http_status=record.http_status,
-            duration_ms=record.duration_ms,
-            request_excerpt=record.request,
-            response_excerpt=record.response,
-            error=record.error,
-        )
+        self.records.append(record)
 
 
 class PushCache:
@@ -210,66 +198,18 @@ def push_decide(
     return PushDecision("update", link, mirror, payload, digest)
 
 
-def _push(work: OutboundWork, cache: PushCache) -> str:
-    system = work.system
-    decision = push_decide(
-        system=system, site=work.site, entity_type=work.entity_type, wix_id=work.wix_id, cache=cache
-    )
-    if not decision.calls:
-        return decision.action
-    adapter = cache.adapter(system)
-    http = RecordedHttp(_Recorder(work), timeout=system.timeout)
-    link, mirror, now = decision.link, decision.mirror, timezone.now()
-    assert mirror is not None
-    if decision.action == "delete":
-        assert link is not None
-        adapter.delete(http, entity_type=work.entity_type, external_id=link.external_id)
-        ExternalLink.objects.filter(pk=link.pk).update(deleted_at=now, last_pushed_at=now)
-        return PushOutcome.DELETED
-    assert decision.payload is not None
-    if decision.action == "update":
-        assert link is not None
-        adapter.update(
-            http, entity_type=work.entity_type, external_id=link.external_id, payload=decision.payload
-        )
-        # Only what was pushed changes; the external id is never overwritten here.
-        ExternalLink.objects.filter(pk=link.pk).update(
-            last_payload_hash=decision.digest, last_pushed_revision=mirror.revision, last_pushed_at=now
-        )
-        return PushOutcome.UPDATED
-    key = f"wix-portal:{system.pk}:{work.entity_type}:{work.wix_id}"
-    external_id = adapter.create(
-        http, entity_type=work.entity_type, payload=decision.payload, idempotency_key=key
-    )
-    try:
-        with transaction.atomic():
-            ExternalLink.objects.create(
-                system=system,
-                site=work.site,
-                entity_type=work.entity_type,
-                wix_id=work.wix_id,
-                external_id=external_id,
-                last_payload_hash=decision.digest,
-                last_pushed_revision=mirror.revision,
-                last_pushed_at=now,
-            )
-    except IntegrityError as exc:
-        raise ExternalError(
-            f"Created external record {external_id!r}, but it is already linked to another Wix entity",
-            permanent=True,
-        ) from exc
-    return PushOutcome.CREATED
+@dataclass
+class _Job:
+    """One claimed unit of work on its way through prepare → send → complete."""
+
+    work: OutboundWork
+    decision: PushDecision | None = None
+    recorder: _Recorder = field(default_factory=_Recorder)
+    external_id: str = ""
+    error: BaseException | None = None
 
 
-def _retry_delay(attempts: int) -> float | None:
-    if attempts > len(RETRY_INTERVALS):
-        return None
-    base = RETRY_INTERVALS[attempts - 1]
-    return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-
-
-def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
-    """Claim one due pending row and push it. Returns the outcome for django-q2's list."""
+def _claim(work_id: int) -> OutboundWork | str:
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -282,9 +222,113 @@ def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
         return "busy"  # another worker is pushing this entity; the row waits its turn
     if claimed != 1:
         return "not-claimed"
-    work = OutboundWork.objects.select_related("system", "site").get(pk=work_id)
+    return OutboundWork.objects.select_related("system", "site").get(pk=work_id)
+
+
+def _prepare(job: _Job, cache: PushCache) -> None:
+    """Database reads and mapping: what to send."""
+    work = job.work
     try:
-        outcome = _push(work, cache or PushCache())
+        cache.adapter(work.system)  # built here, so that sending needs no database
+        job.decision = push_decide(
+            system=work.system, site=work.site, entity_type=work.entity_type, wix_id=work.wix_id, cache=cache
+        )
+    except Exception as exc:
+        job.error = exc
+
+
+def _send(job: _Job, cache: PushCache) -> None:
+    """HTTP only (no database): may run in a drain's sending thread."""
+    work, decision = job.work, job.decision
+    assert decision is not None
+    adapter = cache.adapter(work.system)
+    http = RecordedHttp(job.recorder, timeout=work.system.timeout)
+    try:
+        if decision.action == "delete":
+            assert decision.link is not None
+            adapter.delete(http, entity_type=work.entity_type, external_id=decision.link.external_id)
+        elif decision.action == "update":
+            assert decision.link is not None and decision.payload is not None
+            adapter.update(
+                http,
+                entity_type=work.entity_type,
+                external_id=decision.link.external_id,
+                payload=decision.payload,
+            )
+        else:
+            assert decision.payload is not None
+            key = f"wix-portal:{work.system_id}:{work.entity_type}:{work.wix_id}"
+            job.external_id = adapter.create(
+                http, entity_type=work.entity_type, payload=decision.payload, idempotency_key=key
+            )
+    except Exception as exc:
+        job.error = exc
+
+
+def _record_success(job: _Job) -> str:
+    work, decision, now = job.work, job.decision, timezone.now()
+    assert decision is not None and decision.mirror is not None
+    if decision.action == "delete":
+        ExternalLink.objects.filter(pk=decision.link.pk).update(deleted_at=now, last_pushed_at=now)  # type: ignore[union-attr]
+        return PushOutcome.DELETED
+    if decision.action == "update":
+        # Only what was pushed changes; the external id is never overwritten here.
+        ExternalLink.objects.filter(pk=decision.link.pk).update(  # type: ignore[union-attr]
+            last_payload_hash=decision.digest,
+            last_pushed_revision=decision.mirror.revision,
+            last_pushed_at=now,
+        )
+        return PushOutcome.UPDATED
+    try:
+        with transaction.atomic():
+            ExternalLink.objects.create(
+                system_id=work.system_id,
+                site_id=work.site_id,
+                entity_type=work.entity_type,
+                wix_id=work.wix_id,
+                external_id=job.external_id,
+                last_payload_hash=decision.digest,
+                last_pushed_revision=decision.mirror.revision,
+                last_pushed_at=now,
+            )
+    except IntegrityError as exc:
+        raise ExternalError(
+            f"Created external record {job.external_id!r}, but it is already linked to another Wix entity",
+            permanent=True,
+        ) from exc
+    return PushOutcome.CREATED
+
+
+def _complete(job: _Job) -> str:
+    """Database writes: the attempt rows, the link, and the work's new state."""
+    work = job.work
+    if job.recorder.records:
+        SyncLog.objects.bulk_create(
+            SyncLog(
+                work=work,
+                system_id=work.system_id,
+                entity_type=work.entity_type,
+                wix_id=work.wix_id,
+                trigger=work.trigger,
+                action=r.action,
+                http_status=r.http_status,
+                duration_ms=r.duration_ms,
+                request_excerpt=r.request,
+                response_excerpt=r.response,
+                error=r.error,
+                status=SyncLog.Status.SUCCESS
+                if r.permanent is None
+                else SyncLog.Status.PERMANENT
+                if r.permanent
+                else SyncLog.Status.RETRYABLE,
+            )
+            for r in job.recorder.records
+        )
+    try:
+        if job.error is not None:
+            raise job.error
+        assert job.decision is not None
+        outcome = _record_success(job) if job.decision.calls else job.decision.action
     except (MappingError, MissingSecret) as exc:
         return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
     except ExternalError as exc:
@@ -299,9 +343,29 @@ def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
         )
         return "retry-scheduled"
     except Exception as exc:
-        log.exception("Push of work %s crashed", work_id)
+        log.error("Push of work %s crashed", work.pk, exc_info=exc)
         return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
     return _finish(work, status=OutboundWork.Status.DONE, outcome=outcome)
+
+
+def _retry_delay(attempts: int) -> float | None:
+    if attempts > len(RETRY_INTERVALS):
+        return None
+    base = RETRY_INTERVALS[attempts - 1]
+    return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+
+def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
+    """Claim one due pending row and push it. Returns the outcome for django-q2's list."""
+    claimed = _claim(work_id)
+    if isinstance(claimed, str):
+        return claimed
+    cache = cache or PushCache()
+    job = _Job(claimed)
+    _prepare(job, cache)
+    if job.error is None and job.decision is not None and job.decision.calls:
+        _send(job, cache)
+    return _complete(job)
 
 
 def _finish(work: OutboundWork, *, status: str, outcome: str = "", error: str = "") -> str:
@@ -318,28 +382,63 @@ def _due() -> Q:
 
 
 def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
-    """Push due work until none is left or the time budget is spent (then queue another)."""
+    """Push due work until none is left or the time budget is spent (then queue another).
+
+    One request is in flight at a time, but the drain overlaps the database work around
+    it: while a sending thread waits for the target's answer to push n, this thread
+    records push n-1 and claims and prepares push n+1. Each push still goes claim →
+    prepare → send → complete in order; only different entities overlap.
+    """
     deadline = time.monotonic() + (budget_seconds or DRAIN_BUDGET_SECONDS)
     cache = PushCache()
     done = 0
-    while time.monotonic() < deadline:
-        ids = list(
-            OutboundWork.objects.filter(_due()).order_by("created_at").values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            return f"drained {done}"
-        # Parallel drains start from different places, so they rarely collide on a claim.
-        random.shuffle(ids)
-        progressed = False
-        for work_id in ids:
-            outcome = work_execute(work_id=work_id, cache=cache)
-            if outcome not in ("busy", "not-claimed"):
+    in_flight: tuple[_Job, Future[None]] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
+
+        def settle() -> None:
+            nonlocal in_flight, done
+            if in_flight is not None:
+                job, future = in_flight
+                future.result()
+                in_flight = None
+                _complete(job)
                 done += 1
-                progressed = True
-            if time.monotonic() >= deadline:
-                break
-        if not progressed:
-            return f"drained {done} (rest busy)"
+
+        try:
+            while time.monotonic() < deadline:
+                ids = list(
+                    OutboundWork.objects.filter(_due())
+                    .order_by("created_at")
+                    .values_list("pk", flat=True)[:batch]
+                )
+                # Parallel drains start from different places, so they rarely collide on a claim.
+                random.shuffle(ids)
+                claimed_any = False
+                for work_id in ids:
+                    if time.monotonic() >= deadline:
+                        break
+                    claimed = _claim(work_id)
+                    if isinstance(claimed, str):
+                        continue
+                    claimed_any = True
+                    job = _Job(claimed)
+                    _prepare(job, cache)
+                    if job.error is not None or job.decision is None or not job.decision.calls:
+                        _complete(job)
+                        done += 1
+                        continue
+                    previous, in_flight = in_flight, None
+                    if previous is not None:
+                        previous[1].result()
+                    in_flight = (job, sender.submit(_send, job, cache))
+                    if previous is not None:
+                        _complete(previous[0])  # while this job's request is out
+                        done += 1
+                if not claimed_any:
+                    settle()
+                    return f"drained {done}" if not ids else f"drained {done} (rest busy)"
+        finally:
+            settle()
     enqueue(DRAIN_TASK)
     return f"drained {done}, continuing"
 
