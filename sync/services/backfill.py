@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -158,24 +159,41 @@ class _Progress:
         )
 
 
-def _backfill_event(client: WixClient, site: WixSite, event: dict[str, Any], progress: _Progress) -> bool:
+Children = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _fetch_children(client: WixClient, event_id: str) -> Children:
+    """Every policy and ticket definition of an event, read from Wix (no database)."""
+    return list(client.query_policies(event_id)), list(client.query_ticket_definitions(event_id))
+
+
+def _backfill_event(
+    site: WixSite, event: dict[str, Any], children: Future[Children], progress: _Progress
+) -> bool:
     """Mirror one event and its children, then queue their pushes; False if Wix refused part of it."""
     event_id = event.get("id", "?")
-    progress.apply(f"event {event_id}", lambda: event_upsert_from_wix(site=site, data=event))
-    mirrored: dict[str, list[str]] = {EntityType.POLICY: [], EntityType.TICKET_DEFINITION: []}
+    result = progress.apply(
+        f"event {event_id}", functools.partial(event_upsert_from_wix, site=site, data=event)
+    )
+    parent = result.mirror if result is not None else None
     try:
-        for policy in client.query_policies(event_id):
-            upsert = functools.partial(policy_upsert_from_wix, site=site, data=policy)
-            if progress.apply(f"policy {policy.get('id')}", upsert) is not None:
-                mirrored[EntityType.POLICY].append(policy["id"])
-        for td in client.query_ticket_definitions(event_id):
-            upsert = functools.partial(ticket_definition_upsert_from_wix, site=site, data=td)
-            if progress.apply(f"ticket definition {td.get('id')}", upsert) is not None:
-                mirrored[EntityType.TICKET_DEFINITION].append(td["id"])
+        policies, ticket_definitions = children.result()
     except (WixClientError, WixMalformedResponse) as exc:
         # This event's data is refused or broken; the others may be fine.
         progress.error(f"event {event_id}", exc)
         return False
+    mirrored: dict[str, list[str]] = {EntityType.POLICY: [], EntityType.TICKET_DEFINITION: []}
+    for entity_type, items, upsert in [
+        (EntityType.POLICY, policies, policy_upsert_from_wix),
+        (EntityType.TICKET_DEFINITION, ticket_definitions, ticket_definition_upsert_from_wix),
+    ]:
+        for data in items:
+            where = f"{EntityType(entity_type).label.lower()} {data.get('id')}"
+            if (
+                progress.apply(where, functools.partial(upsert, site=site, data=data, event=parent))
+                is not None
+            ):
+                mirrored[entity_type].append(data["id"])
     # The same push path as webhooks and resyncs; an unchanged payload makes no call.
     workers = settings.Q_CLUSTER.get("workers", 1)
     for entity_type, wix_ids in mirrored.items():
@@ -208,14 +226,21 @@ def backfill_execute(*, run_id: int) -> str:
         events: Iterable[dict[str, Any]] = (
             [client.get_event(run.event_wix_id)] if run.event_wix_id else client.query_events()
         )
-        for event in events:
-            if event["id"] in done:
-                continue
-            if _backfill_event(client, run.site, event, progress):
-                done.add(event["id"])
-                progress.save(event_done=event["id"])
-            else:
-                progress.save()
+        todo = (event for event in events if event["id"] not in done)
+        # Wix is read one event ahead in a second thread, so its answer time overlaps the
+        # upserts of the event before (the thread does HTTP only, never the database).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wix-prefetch") as prefetch:
+            current = next(todo, None)
+            children = prefetch.submit(_fetch_children, client, current["id"]) if current else None
+            while current is not None and children is not None:
+                following = next(todo, None)
+                ahead = prefetch.submit(_fetch_children, client, following["id"]) if following else None
+                if _backfill_event(run.site, current, children, progress):
+                    done.add(current["id"])
+                    progress.save(event_done=current["id"])
+                else:
+                    progress.save()
+                current, children = following, ahead
     except (WixError, MissingSecret) as exc:
         # Wix is down, refuses the whole site, or the key is missing: stop, keep progress.
         progress.error("site" if not run.event_wix_id else f"event {run.event_wix_id}", exc)

@@ -223,38 +223,51 @@ def _mirror_upsert(
     entity: str,
     columns_of: Callable[[dict[str, Any]], dict[str, Any]],
     revision_required: bool,
+    event: Event | None = None,
+    carry_over: tuple[str, ...] = (),
 ) -> UpsertResult:
+    """``event``: the parent's mirror when the caller has it (saves a query per entity).
+    ``carry_over``: top-level keys kept from the stored JSON when the incoming one lacks them."""
     wix_id = _required_str(data, "id", entity)
     revision = _revision(data, entity, required=revision_required)
-    columns = columns_of(data)
-    fields = {
-        **columns,
-        "revision": revision,
-        "wix_created_date": _datetime(data, "createdDate", entity),
-        "wix_updated_date": _datetime(data, "updatedDate", entity),
-    }
-    if "event_wix_id" in columns:
-        fields["event"] = Event.objects.filter(site=site, wix_id=columns["event_wix_id"]).first()
-
     with transaction.atomic():
         mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
+        if mirror is not None and carry_over:
+            kept = {key: mirror.raw[key] for key in carry_over if key not in data and key in mirror.raw}
+            data = {**data, **kept} if kept else data
+        # Validated before any write: a malformed entity raises and leaves nothing behind.
+        columns = columns_of(data)
+        fields = {
+            **columns,
+            "revision": revision,
+            "wix_created_date": _datetime(data, "createdDate", entity),
+            "wix_updated_date": _datetime(data, "updatedDate", entity),
+        }
+        if mirror is not None:
+            if mirror.is_deleted:
+                return UpsertResult(UpsertOutcome.TOMBSTONED, mirror)
+            if _is_older(revision, fields["wix_updated_date"], mirror):
+                return UpsertResult(UpsertOutcome.STALE, mirror)
+            if mirror.raw == data:
+                return UpsertResult(UpsertOutcome.UNCHANGED, mirror)
+        if "event_wix_id" in columns:
+            parent = columns["event_wix_id"]
+            fields["event"] = (
+                event
+                if event is not None and event.wix_id == parent
+                else Event.objects.filter(site=site, wix_id=parent).first()
+            )
         if mirror is None:
             mirror = model(site=site, wix_id=wix_id, raw=data, **fields)
-            mirror.full_clean(validate_unique=False, validate_constraints=False)
-            mirror.save()
-            return UpsertResult(UpsertOutcome.CREATED, mirror)
-        if mirror.is_deleted:
-            return UpsertResult(UpsertOutcome.TOMBSTONED, mirror)
-        if _is_older(revision, fields["wix_updated_date"], mirror):
-            return UpsertResult(UpsertOutcome.STALE, mirror)
-        if mirror.raw == data:
-            return UpsertResult(UpsertOutcome.UNCHANGED, mirror)
-        mirror.raw = data
-        for name, value in fields.items():
-            setattr(mirror, name, value)
+            outcome = UpsertOutcome.CREATED
+        else:
+            mirror.raw = data
+            for name, value in fields.items():
+                setattr(mirror, name, value)
+            outcome = UpsertOutcome.UPDATED
         mirror.full_clean(validate_unique=False, validate_constraints=False)
         mirror.save()
-        return UpsertResult(UpsertOutcome.UPDATED, mirror)
+        return UpsertResult(outcome, mirror)
 
 
 def _mirror_tombstone(
@@ -284,22 +297,23 @@ def event_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResul
     )
 
 
-def policy_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
+def policy_upsert_from_wix(
+    *, site: WixSite, data: dict[str, Any], event: Event | None = None
+) -> UpsertResult:
     return _mirror_upsert(
-        Policy, site=site, data=data, entity="policy", columns_of=_policy_columns, revision_required=True
+        Policy,
+        site=site,
+        data=data,
+        entity="policy",
+        columns_of=_policy_columns,
+        revision_required=True,
+        event=event,
     )
 
 
-def ticket_definition_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) -> UpsertResult:
-    if isinstance(data, dict) and "salesDetails" not in data:
-        # Created/Updated webhooks may carry no sales details; keep the counts we know
-        # rather than blank them (they come back with the next Get or Query).
-        existing = TicketDefinition.objects.filter(site=site, wix_id=data.get("id")).values_list(
-            "raw", flat=True
-        )
-        known = next(iter(existing), None)
-        if isinstance(known, dict) and "salesDetails" in known:
-            data = {**data, "salesDetails": known["salesDetails"]}
+def ticket_definition_upsert_from_wix(
+    *, site: WixSite, data: dict[str, Any], event: Event | None = None
+) -> UpsertResult:
     return _mirror_upsert(
         TicketDefinition,
         site=site,
@@ -307,6 +321,10 @@ def ticket_definition_upsert_from_wix(*, site: WixSite, data: dict[str, Any]) ->
         entity="ticketDefinition",
         columns_of=_ticket_definition_columns,
         revision_required=True,
+        event=event,
+        # Created/Updated webhooks may carry no sales details; keep the counts we know
+        # rather than blank them (they come back with the next Get or Query).
+        carry_over=("salesDetails",),
     )
 
 
