@@ -277,12 +277,13 @@ def main() -> None:
         started = time.monotonic()
         run, _ = backfill_start(site=WixSite.objects.get(), trigger=BackfillRun.Trigger.COMMAND)
         backfill_done = first_push = None
+        done_at_backfill = 0
         while time.monotonic() - started < args.timeout:
             time.sleep(0.5)
             run.refresh_from_db()
-            if backfill_done is None and run.status not in BackfillRun.ACTIVE_STATUSES:
-                backfill_done = time.monotonic() - started
             done = OutboundWork.objects.filter(status=OutboundWork.Status.DONE).count()
+            if backfill_done is None and run.status not in BackfillRun.ACTIVE_STATUSES:
+                backfill_done, done_at_backfill = time.monotonic() - started, done
             if first_push is None and done:
                 first_push = time.monotonic() - started
             if backfill_done is not None and done == pushes:
@@ -318,6 +319,16 @@ def main() -> None:
     print(
         f"push rate: {push_rate:.1f}/s over {push_window:.1f} s; limit at {args.workers} workers x "
         f"{args.delay_ms:.0f} ms = {limit:.0f}/s; ratio {push_rate / limit:.0%}"
+    )
+    during = done_at_backfill / (backfill_done - (first_push or 0)) if backfill_done else 0
+    after = (
+        (pushes - done_at_backfill) / (total - backfill_done)
+        if backfill_done and total > backfill_done
+        else 0
+    )
+    print(
+        f"push rate while the backfill runs: {during:.1f}/s; "
+        f"after it: {after:.1f}/s ({after / limit:.0%} of limit)"
     )
     print(f"peak memory: largest process {worker_peak:.0f} MB, whole cluster {cluster_peak:.0f} MB")
     ok = run.status == "succeeded" and states.get("done") == pushes and stats["duplicate_creates"] == 0
