@@ -230,3 +230,26 @@ def test_a_missing_secret_is_a_dead_letter_naming_the_variable(
     monkeypatch.delenv("EXTERNAL_TEST_TOKEN")
     work = _push_policy(site, copy.deepcopy(POLICY))
     assert work.status == "dead" and "EXTERNAL_TEST_TOKEN" in work.last_error
+
+
+@pytest.mark.parametrize(
+    ("auth", "header", "value"),
+    [
+        (
+            {"auth_type": "basic", "auth_username": "portal"},
+            "Authorization",
+            "Basic cG9ydGFsOnRvay1zZWNyZXQ=",
+        ),
+        ({"auth_type": "header", "auth_header": "X-Api-Key"}, "X-Api-Key", "tok-secret"),
+        ({"auth_type": "none"}, "Authorization", None),
+    ],
+)
+@responses.activate
+def test_every_auth_mode_sends_its_header_and_never_logs_the_secret(
+    site: object, system: ExternalSystem, auth: dict, header: str, value: str | None
+) -> None:
+    ExternalSystem.objects.filter(pk=system.pk).update(**auth)
+    create = responses.post(f"{TARGET}/policies", status=201, json={"data": {"id": 1}})
+    assert _push_policy(site).outcome == "created"
+    assert create.calls[0].request.headers.get(header) == value
+    assert "tok-secret" not in SyncLog.objects.get().request_excerpt
