@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sync.models import EntityType, OutboundWork, Policy, SyncLog, TicketDefinition, WebhookDelivery
+from sync.models import (
+    EntityType,
+    MirrorChange,
+    OutboundWork,
+    Policy,
+    SyncLog,
+    TicketDefinition,
+    WebhookDelivery,
+)
 
 TIMELINE_LIMIT = 50
 
@@ -22,13 +30,12 @@ class TimelineEntry:
 
 def entity_timeline(*, mirror: Policy | TicketDefinition) -> list[TimelineEntry]:
     entity_type = EntityType.POLICY if isinstance(mirror, Policy) else EntityType.TICKET_DEFINITION
-    entries = [TimelineEntry(mirror.created_at, "mirror", "First mirrored")]
-    if mirror.updated_at > mirror.created_at:
-        entries.append(
-            TimelineEntry(mirror.updated_at, "mirror", f"Mirror last changed (revision {mirror.revision})")
-        )
-    if mirror.deleted_at:
-        entries.append(TimelineEntry(mirror.deleted_at, "mirror", "Deleted on Wix (tombstone)"))
+    entries: list[TimelineEntry] = []
+    changes = MirrorChange.objects.filter(entity_type=entity_type, wix_id=mirror.wix_id, site=mirror.site)
+    for change in changes[:TIMELINE_LIMIT]:
+        summary = f"Mirror {change.get_kind_display().lower()} (revision {change.revision or 'none'})"
+        detail = f"changed: {', '.join(change.changed_fields)}" if change.changed_fields else ""
+        entries.append(TimelineEntry(change.created_at, "mirror", summary, detail))
     for delivery in WebhookDelivery.objects.filter(site=mirror.site, entity_id=mirror.wix_id).defer(
         "raw_body"
     )[:TIMELINE_LIMIT]:

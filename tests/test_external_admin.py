@@ -248,4 +248,7 @@ def test_the_timeline_shows_pushes_with_request_and_response(
     )
     page = admin_client.get(reverse("admin:sync_ticketdefinition_change", args=[td.pk])).content.decode()
     assert "Create → Sandbox ticketing: 201 Success (12 ms)" in page
-    assert "POST http://x/ticket-types/" in page and "First mirrored" in page
+    assert "POST http://x/ticket-types/" in page and "Mirror created (revision 1)" in page
+    ticket_definition_upsert_from_wix(site=td.site, data={**td.raw, "revision": "2", "name": "GA"})
+    page = admin_client.get(reverse("admin:sync_ticketdefinition_change", args=[td.pk])).content.decode()
+    assert "Mirror updated (revision 2)" in page and "changed: name, revision" in page

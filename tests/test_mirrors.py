@@ -98,6 +98,18 @@ def test_events_without_a_revision_are_ordered_by_updated_date(site: WixSite) ->
     assert Event.objects.get().title == "New title"
 
 
+def test_every_create_update_and_deletion_is_kept_in_the_history(site: WixSite) -> None:
+    from sync.models import MirrorChange
+
+    policy_upsert_from_wix(site=site, data=_policy())
+    policy_upsert_from_wix(site=site, data=_policy())  # unchanged: no history
+    policy_upsert_from_wix(site=site, data=_policy(revision="3", body="<p>New</p>"))
+    policy_delete_from_wix(site=site, wix_id=_policy()["id"])
+    history = list(MirrorChange.objects.order_by("pk").values_list("kind", "revision", "changed_fields"))
+    assert history[0][:2] == ("created", 2)
+    assert history[1:] == [("updated", 3, ["body", "revision"]), ("deleted", 3, [])]
+
+
 def test_a_deletion_is_final(site: WixSite) -> None:
     policy_upsert_from_wix(site=site, data=_policy())
     assert policy_delete_from_wix(site=site, wix_id=_policy()["id"]).outcome == UpsertOutcome.DELETED

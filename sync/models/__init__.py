@@ -9,7 +9,7 @@ from sync.models.external import (
     OutboundWork,
     SyncLog,
 )
-from sync.models.mirrors import Event, MirrorModel, Policy, TicketDefinition
+from sync.models.mirrors import Event, MirrorChange, MirrorModel, Policy, TicketDefinition
 from sync.models.sites import WixSite
 from sync.models.webhooks import WebhookDelivery
 
@@ -22,6 +22,7 @@ __all__ = [
     "ExternalSystem",
     "FieldMapping",
     "LinkRepair",
+    "MirrorChange",
     "MirrorModel",
     "OutboundWork",
     "Policy",

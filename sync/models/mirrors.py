@@ -125,3 +125,30 @@ class TicketDefinition(MirrorModel):
 
     def __str__(self) -> str:
         return self.name or self.wix_id
+
+
+class MirrorChange(models.Model):
+    """History of a mirror: one row per create, update or deletion, with what changed."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        DELETED = "deleted", "Deleted"
+
+    site = models.ForeignKey("sync.WixSite", on_delete=models.CASCADE, related_name="+")
+    entity_type = models.CharField(max_length=32)
+    wix_id = models.CharField("Wix id", max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    revision = models.BigIntegerField(null=True, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Per-entity timeline.
+            models.Index(fields=["entity_type", "wix_id", "-created_at"], name="mirrorchange_entity_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.wix_id} {self.kind} (revision {self.revision})"

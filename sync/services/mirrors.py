@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sync.models import Event, MirrorModel, Policy, TicketDefinition, WixSite
+from sync.models import Event, MirrorChange, MirrorModel, Policy, TicketDefinition, WixSite
 
 
 class MirrorDataError(ValueError):
@@ -207,6 +207,20 @@ def _ticket_definition_columns(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the generic upsert ---------------------------------------------------------------
+ENTITY_TYPE_OF = {Event: "event", Policy: "policy", TicketDefinition: "ticket_definition"}
+
+
+def _history(mirror: MirrorModel, outcome: str, changed: list[str]) -> None:
+    MirrorChange.objects.create(
+        site_id=mirror.site_id,
+        entity_type=ENTITY_TYPE_OF[type(mirror)],
+        wix_id=mirror.wix_id,
+        kind=outcome,
+        revision=mirror.revision,
+        changed_fields=changed,
+    )
+
+
 def _is_older(incoming_rev: int | None, incoming_updated: dt.datetime | None, mirror: MirrorModel) -> bool:
     if incoming_rev is not None and mirror.revision is not None:
         return incoming_rev < mirror.revision
@@ -257,6 +271,7 @@ def _mirror_upsert(
                 if event is not None and event.wix_id == parent
                 else Event.objects.filter(site=site, wix_id=parent).first()
             )
+        previous: dict[str, Any] = mirror.raw if mirror is not None else {}
         if mirror is None:
             mirror = model(site=site, wix_id=wix_id, raw=data, **fields)
             outcome = UpsertOutcome.CREATED
@@ -265,8 +280,10 @@ def _mirror_upsert(
             for name, value in fields.items():
                 setattr(mirror, name, value)
             outcome = UpsertOutcome.UPDATED
+        changed = sorted(k for k in set(data) | set(previous) if data.get(k) != previous.get(k))
         mirror.full_clean(validate_unique=False, validate_constraints=False)
         mirror.save()
+        _history(mirror, outcome, changed)
         return UpsertResult(outcome, mirror)
 
 
@@ -283,11 +300,12 @@ def _mirror_tombstone(
         mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
         if mirror is None:
             mirror = model.objects.create(site=site, wix_id=wix_id, deleted_at=when, **defaults)
-            return UpsertResult(UpsertOutcome.DELETED, mirror)
-        if mirror.is_deleted:
+        elif mirror.is_deleted:
             return UpsertResult(UpsertOutcome.UNCHANGED, mirror)
-        mirror.deleted_at = when
-        mirror.save(update_fields=["deleted_at", "updated_at"])
+        else:
+            mirror.deleted_at = when
+            mirror.save(update_fields=["deleted_at", "updated_at"])
+        _history(mirror, UpsertOutcome.DELETED, [])
         return UpsertResult(UpsertOutcome.DELETED, mirror)
 
 
