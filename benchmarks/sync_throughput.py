@@ -62,10 +62,10 @@ def peak_rss_mb(root_pid: int) -> tuple[float, float]:
 
 
 def seed(events: int, target_url: str) -> None:
-    from sync.models import EntityType, ExternalEndpoint, ExternalSystem, FieldMapping
+    from sync.models import EntityType, ExternalSystem
     from sync.sandbox.demo import sandbox_site_ensure
     from sync.sandbox.models import SandboxEntity
-    from sync.sandbox.ticketing import DEFAULT_MAPPINGS
+    from sync.sandbox.ticketing import rest_system_configure
 
     now = dt.datetime.now(dt.UTC)
     iso = now.isoformat().replace("+00:00", "Z")
@@ -168,30 +168,7 @@ def seed(events: int, target_url: str) -> None:
     SandboxEntity.objects.bulk_create(rows, batch_size=2000)
     sandbox_site_ensure()
     system = ExternalSystem.objects.create(name="Benchmark target", base_url=target_url, auth_type="none")
-    for entity_type, collection in [
-        (EntityType.POLICY, "policies"),
-        (EntityType.TICKET_DEFINITION, "tickets"),
-    ]:
-        ExternalEndpoint.objects.create(
-            system=system,
-            entity_type=entity_type,
-            create_path=collection,
-            update_path=f"{collection}/{{external_id}}",
-            delete_path=f"{collection}/{{external_id}}",
-        )
-        FieldMapping.objects.bulk_create(
-            FieldMapping(
-                system=system,
-                entity_type=entity_type,
-                source_path=s,
-                target_field=t,
-                transform=x,
-                argument=a,
-                required=r,
-                order=i,
-            )
-            for i, (s, t, x, a, r) in enumerate(DEFAULT_MAPPINGS[entity_type])
-        )
+    rest_system_configure(system, {EntityType.POLICY: "policies", EntityType.TICKET_DEFINITION: "tickets"})
 
 
 def main() -> None:

@@ -135,6 +135,34 @@ DEFAULT_MAPPINGS: dict[str, list[tuple[str, str, str, str, bool]]] = {
 }
 
 
+def rest_system_configure(system: ExternalSystem, collections: dict[str, str]) -> None:
+    """Give a generic REST system the sandbox-style endpoints (``<collection>/<id>``) and the
+    default mapping, each mapping validated as the admin would."""
+    for entity_type, collection in collections.items():
+        ExternalEndpoint.objects.create(
+            system=system,
+            entity_type=entity_type,
+            create_path=f"{collection}/",
+            update_path=f"{collection}/{{external_id}}",
+            delete_path=f"{collection}/{{external_id}}",
+        )
+        for order, (source, target, transform, argument, required) in enumerate(
+            DEFAULT_MAPPINGS[entity_type]
+        ):
+            mapping = FieldMapping(
+                system=system,
+                entity_type=entity_type,
+                source_path=source,
+                target_field=target,
+                transform=transform,
+                argument=argument,
+                required=required,
+                order=order,
+            )
+            mapping.full_clean()
+            mapping.save()
+
+
 def sandbox_ticketing_ensure() -> ExternalSystem:
     system, created = ExternalSystem.objects.get_or_create(
         name="Sandbox ticketing",
@@ -145,30 +173,7 @@ def sandbox_ticketing_ensure() -> ExternalSystem:
         },
     )
     if created:
-        for entity_type, collection in [
-            (EntityType.POLICY, "policies"),
-            (EntityType.TICKET_DEFINITION, "ticket-types"),
-        ]:
-            ExternalEndpoint.objects.create(
-                system=system,
-                entity_type=entity_type,
-                create_path=f"{collection}/",
-                update_path=f"{collection}/{{external_id}}",
-                delete_path=f"{collection}/{{external_id}}",
-            )
-            for order, (source, target, transform, argument, required) in enumerate(
-                DEFAULT_MAPPINGS[entity_type]
-            ):
-                mapping = FieldMapping(
-                    system=system,
-                    entity_type=entity_type,
-                    source_path=source,
-                    target_field=target,
-                    transform=transform,
-                    argument=argument,
-                    required=required,
-                    order=order,
-                )
-                mapping.full_clean()
-                mapping.save()
+        rest_system_configure(
+            system, {EntityType.POLICY: "policies", EntityType.TICKET_DEFINITION: "ticket-types"}
+        )
     return system
