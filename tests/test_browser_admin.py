@@ -30,6 +30,10 @@ def staff_session(live_server: object, browser: object) -> object:  # noqa: F811
     browser.find_element(By.NAME, "username").send_keys("staff")  # type: ignore[attr-defined]
     browser.find_element(By.NAME, "password").send_keys("a-long-password-1")  # type: ignore[attr-defined]
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()  # type: ignore[attr-defined]
+    # Wait for the logged-in page: navigating on before the login answer lands loses the session.
+    WebDriverWait(browser, 10).until(
+        lambda d: "Log out" in d.page_source or "log out" in d.page_source.lower()
+    )
     return browser
 
 
