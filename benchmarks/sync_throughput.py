@@ -191,7 +191,7 @@ def main() -> None:
         "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
         "Q_WORKERS": str(args.workers),
         "Q_CLUSTER_NAME": f"bench{web_port}",
-        "Q_POLL": "0.05",
+        "Q_POLL": "0.2",
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "PYTHONPATH": str(ROOT),

@@ -173,6 +173,10 @@ WIX_BACKOFF_BASE = env_float("WIX_BACKOFF_BASE", 0.5)
 WIX_BACKOFF_CAP = env_float("WIX_BACKOFF_CAP", 30.0)
 WIX_PAGE_SIZE = env_int("WIX_PAGE_SIZE", 100)
 
+# --- Webhooks ----------------------------------------------------------------------------
+# Clock skew allowed when checking a webhook token's exp/iat.
+WEBHOOK_LEEWAY_SECONDS = env_int("WEBHOOK_LEEWAY_SECONDS", 60)
+
 # --- Backfill -------------------------------------------------------------------------
 # A running backfill writes a heartbeat after every event; one silent for longer is dead.
 BACKFILL_STALE_AFTER = env_int("BACKFILL_STALE_AFTER", 600)

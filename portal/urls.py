@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal.views import healthz
+from sync.api.webhooks import WixWebhookView
 
 admin.site.site_header = "Events Sync Portal"
 admin.site.site_title = "Events Sync Portal"
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("sync.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("webhooks/wix/", WixWebhookView.as_view(), name="wix-webhook"),
 ]
 
 if settings.PORTAL_SANDBOX:

@@ -40,3 +40,20 @@ def reconcile_all_task() -> str:
 
     runs = [reconcile_start(site=site) for site in WixSite.objects.filter(is_active=True)]
     return f"queued {len(runs)}"
+
+
+def webhook_process_task(delivery_id: int) -> str:
+    from sync.services.webhook_handlers import webhook_process
+
+    return webhook_process(delivery_id=delivery_id)
+
+
+def webhook_dispatch_task() -> str:
+    import datetime as dt
+
+    from django.conf import settings
+
+    from sync.services.webhook_handlers import webhook_dispatch
+
+    stuck_after = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    return f"queued {webhook_dispatch(stuck_after=stuck_after)}"

@@ -151,3 +151,29 @@ def test_editing_sandbox_data_in_the_admin_bumps_the_revision_and_sends_a_webhoo
     entity.refresh_from_db()
     assert (entity.data["name"], entity.data["revision"]) == ("Age limit", "2")
     assert SandboxWebhook.objects.get().event_type == "wix.events.v2.policy_updated"
+
+
+def test_replay_actions_requeue_failed_deliveries(admin_client: Client, filled: WixSite) -> None:
+    failed = WebhookDelivery.objects.create(
+        site=filled,
+        wix_event_id="evt-f",
+        raw_body="x",
+        status="failed",
+        payload={"eventType": "x", "data": {}},
+    )
+    url = reverse("admin:sync_webhookdelivery_changelist")
+    admin_client.post(url, {"action": "replay_selected", "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert failed.status == "received"
+    WebhookDelivery.objects.filter(pk=failed.pk).update(status="failed")
+    form = admin_client.post(url, {"action": "replay_failed_since", "_selected_action": [failed.pk]})
+    assert 'name="since"' in form.content.decode() and "Replay" in form.content.decode()
+    admin_client.post(
+        url,
+        {"action": "replay_failed_since", "_selected_action": [failed.pk], "since": "2000-01-01 00:00:00"},
+    )
+    assert WebhookDelivery.objects.get(pk=failed.pk).status == "received"
+    processed = WebhookDelivery.objects.get(wix_event_id="evt-1")
+    WebhookDelivery.objects.filter(pk=processed.pk).update(status="processed")
+    admin_client.post(url, {"action": "replay_selected", "_selected_action": [processed.pk]})
+    assert WebhookDelivery.objects.get(pk=processed.pk).status == "processed"  # never applied twice

@@ -106,3 +106,32 @@ def test_a_staff_edited_mapping_changes_what_the_next_resync_sends(sandbox: WixS
     assert record.writes == 2
     assert SyncLog.objects.filter(action="update").count() == 8
     assert TicketDefinition.objects.count() == 8
+
+
+def test_a_sandbox_edit_reaches_the_ticketing_system_through_a_signed_webhook(
+    sandbox: WixSite, live_server: object, settings: object
+) -> None:
+    """The quick start's loop: edit on "Wix" → signed webhook → stored → processed → pushed."""
+    from sync.models import WebhookDelivery
+    from sync.sandbox.models import SandboxWebhook
+    from sync.sandbox.services import Kind, entity_update, sandbox_webhook_send
+    from sync.services.webhook_handlers import webhook_process
+
+    settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/wix/"  # type: ignore[attr-defined]
+    _backfill_and_drain(sandbox)
+    entity_update(
+        kind=Kind.TICKET_DEFINITION,
+        wix_id=demo_id("td:spring-gala:vip"),
+        changes={"revision": "1", "name": "VIP Lounge"},
+    )
+    hook = SandboxWebhook.objects.get()
+    assert sandbox_webhook_send(webhook_id=hook.pk) == "sent"
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.event_type) == ("received", "wix.events.v3.ticket_definition_updated")
+    assert webhook_process(delivery_id=delivery.pk) == "updated"
+    push_drain(budget_seconds=30)
+    record = SandboxTicketingRecord.objects.get(
+        record_id=ExternalLink.objects.get(wix_id=demo_id("td:spring-gala:vip")).external_id
+    )
+    assert record.data["name"] == "VIP Lounge" and record.writes == 2
+    assert SyncLog.objects.filter(trigger="webhook", action="update").count() == 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from portal.admin_utils import pretty_json
 from sync.services.resync import EntityRef, resync, resync_plan
@@ -50,3 +53,10 @@ def resync_actions(refs_of: RefsOf) -> tuple[Callable[..., None], Callable[..., 
 
 def has_resync_permission(request: HttpRequest) -> bool:
     return request.user.has_perm("sync.add_outboundwork")
+
+
+class RetrySinceForm(forms.Form):
+    since = forms.DateTimeField(
+        initial=lambda: timezone.now() - dt.timedelta(days=1),
+        help_text="Every dead letter from this time on is retried.",
+    )

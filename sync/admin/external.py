@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -12,11 +11,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin
-from sync.admin.actions import has_resync_permission, resync_actions
+from sync.admin.actions import RetrySinceForm, has_resync_permission, resync_actions
 from sync.models import (
     EntityType,
     ExternalEndpoint,
@@ -266,13 +264,6 @@ class HasErrorFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RetrySinceForm(forms.Form):
-    since = forms.DateTimeField(
-        initial=lambda: timezone.now() - dt.timedelta(days=1),
-        help_text="Every dead letter from this time on is retried.",
-    )
-
-
 @admin.register(OutboundWork)
 class OutboundWorkAdmin(ReadOnlyAdmin):
     list_display = [
@@ -314,12 +305,13 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": "Retry dead letters since …",
+            "submit_label": "Retry dead letters",
             "form": form,
             "opts": self.model._meta,
             "action": "retry_dead_since",
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
         }
-        return TemplateResponse(request, "admin/sync/outboundwork/retry_since.html", context)
+        return TemplateResponse(request, "admin/sync/action_since_form.html", context)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.change_outboundwork")

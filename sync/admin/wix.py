@@ -11,11 +11,12 @@ from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
-from sync.admin.actions import has_resync_permission, resync_actions
+from sync.admin.actions import RetrySinceForm, has_resync_permission, resync_actions
 from sync.models import (
     BackfillRun,
     Event,
@@ -28,6 +29,8 @@ from sync.models import (
 from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
 from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
+from sync.services.webhook_handlers import webhook_replay
+from sync.services.webhooks import deliveries_failed_since
 
 _resync_events, _dry_run_events = resync_actions(refs_of_events)
 _resync_mirrors, _dry_run_mirrors = resync_actions(refs_of_mirrors)
@@ -46,10 +49,19 @@ def _report_runs(
 
 @admin.register(WixSite)
 class WixSiteAdmin(admin.ModelAdmin):
-    list_display = ["name", "site_id", "auth_method", "is_active", "live_events", "last_backfill"]
+    list_display = [
+        "name",
+        "site_id",
+        "auth_method",
+        "is_active",
+        "live_events",
+        "last_backfill",
+        "webhooks_rejected",
+    ]
     list_filter = ["is_active", "auth_method"]
     search_fields = ["name", "site_id", "instance_id"]
     actions = ["backfill_all_events", "reconcile_now"]
+    readonly_fields = ["webhooks_rejected", "webhook_last_rejected_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "site_id", "instance_id", "is_active"]}),
@@ -58,7 +70,7 @@ class WixSiteAdmin(admin.ModelAdmin):
             {"fields": ["auth_method", "api_key_env", "app_id", "app_secret_env"]},
         ),
         ("API", {"fields": ["api_base_url", "path_family", "paging"]}),
-        ("Webhooks", {"fields": ["webhook_public_keys"]}),
+        ("Webhooks", {"fields": ["webhook_public_keys", "webhooks_rejected", "webhook_last_rejected_at"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -229,13 +241,51 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["wix_event_id", "site", "event_type", "entity_id", "status", "attempts", "received_at"]
+    list_display = [
+        "wix_event_id",
+        "site",
+        "event_type",
+        "entity_id",
+        "status",
+        "outcome",
+        "attempts",
+        "received_at",
+    ]
     list_select_related = ["site"]
     list_filter = ["status", "site", "event_type"]
     search_fields = ["wix_event_id", "entity_id"]
     date_hierarchy = "received_at"
     readonly_fields = ["decoded_payload"]
     exclude = ["payload", "raw_body"]
+    actions = ["replay_selected", "replay_failed_since"]
+
+    @admin.action(description="Replay selected (failed or stuck)", permissions=["replay"])
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = webhook_replay(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request, f"Queued {count} deliver(ies) again; processed ones are left alone.", messages.SUCCESS
+        )
+
+    @admin.action(description="Replay all failed since …", permissions=["replay"])
+    def replay_failed_since(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        form = RetrySinceForm(request.POST if "since" in request.POST else None)
+        if form.is_valid():
+            count = webhook_replay(delivery_ids=deliveries_failed_since(form.cleaned_data["since"]))
+            self.message_user(request, f"Queued {count} failed deliver(ies) again.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replay failed deliveries since …",
+            "submit_label": "Replay",
+            "form": form,
+            "opts": self.model._meta,
+            "action": "replay_failed_since",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/sync/action_since_form.html", context)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.change_webhookdelivery")
 
     @admin.display(description="Decoded payload")
     def decoded_payload(self, obj: WebhookDelivery) -> str:

@@ -56,6 +56,10 @@ class WixSite(TimestampedModel):
         "several may be active during a rotation.",
     )
     is_active = models.BooleanField(default=True)
+    webhooks_rejected = models.PositiveIntegerField(
+        default=0, help_text="Deliveries refused (bad signature, unknown key, expired)."
+    )
+    webhook_last_rejected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

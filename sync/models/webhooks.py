@@ -30,6 +30,9 @@ class WebhookDelivery(TimestampedModel):
     error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    processing_since = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Retry not before this time.")
+    outcome = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

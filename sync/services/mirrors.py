@@ -370,3 +370,15 @@ def ticket_definition_delete_from_wix(
         deleted_at=deleted_at,
         defaults={"event_wix_id": event_wix_id},
     )
+
+
+def mirror_validate(*, entity_type: str, data: Any) -> None:
+    """Check an entity as the upsert would, without the database (for webhooks, before the 200)."""
+    entity, columns_of = {
+        "policy": ("policy", _policy_columns),
+        "ticket_definition": ("ticketDefinition", _ticket_definition_columns),
+    }[entity_type]
+    _required_str(data, "id", entity)
+    _revision(data, entity, required=True)
+    columns_of(data)
+    _datetime(data, "updatedDate", entity)

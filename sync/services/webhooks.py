@@ -1,0 +1,260 @@
+"""Wix webhooks in: verify, store, acknowledge; then process once, in revision order.
+
+The request body is a compact JWT signed RS256 with the app's key (../shared/wix-api.md §6).
+Its claims hold ``data``, a JSON string with ``eventType``, ``instanceId``, and ``data`` and
+``identity`` that are JSON strings again. Verification happens on the raw body before any
+parsing; nothing is stored for a delivery that fails it (an attacker's bodies must not
+fill the database), but each rejection is counted on the site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.queue import enqueue
+from sync.models import WebhookDelivery, WixSite
+from sync.services.mirrors import MirrorDataError, mirror_validate
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+PROCESS_TASK = "sync.tasks.webhook_process_task"
+_PEM_BLOCK = "-----END PUBLIC KEY-----"
+
+
+class WebhookRejected(Exception):
+    """401: not a JWT, unknown site or key, bad signature, expired."""
+
+
+class WebhookMalformed(Exception):
+    """400: signed correctly, but the payload is not the documented shape."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    event_type: str
+    instance_id: str
+    data: dict[str, Any]
+    identity: dict[str, Any]
+    event_id: str
+    entity_id: str
+
+
+@dataclass(frozen=True)
+class Received:
+    status_code: int
+    delivery: WebhookDelivery | None
+    duplicate: bool = False
+    detail: str = ""
+
+
+def public_keys(site: WixSite) -> list[str]:
+    """Every PEM block in the site's keys field (several during a rotation)."""
+    blocks = []
+    for chunk in site.webhook_public_keys.split(_PEM_BLOCK):
+        chunk = chunk.strip()
+        if chunk:
+            blocks.append(f"{chunk}\n{_PEM_BLOCK}\n")
+    return blocks
+
+
+def _json_object(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise WebhookMalformed(f"{where} is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise WebhookMalformed(f"{where} is not a JSON object")
+    return value
+
+
+def _unverified_instance_id(body: bytes) -> str:
+    try:
+        claims = jwt.decode(body, options={"verify_signature": False})
+        outer = json.loads(claims["data"])
+        instance_id = outer["instanceId"]
+    except Exception as exc:  # anything unreadable before verification is a rejection
+        raise WebhookRejected("body is not a Wix webhook JWT") from exc
+    if not isinstance(instance_id, str) or not instance_id:
+        raise WebhookRejected("body is not a Wix webhook JWT")
+    return instance_id
+
+
+def webhook_verify(body: bytes) -> tuple[WixSite, dict[str, Any]]:
+    """Find the site by the token's instanceId, then verify with that site's keys only."""
+    instance_id = _unverified_instance_id(body)
+    site = WixSite.objects.filter(instance_id=instance_id, is_active=True).first()
+    if site is None:
+        raise WebhookRejected("no active site for this instance")
+    leeway = settings.WEBHOOK_LEEWAY_SECONDS
+    for pem in public_keys(site):
+        try:
+            key = load_pem_public_key(pem.encode())
+        except ValueError:
+            log.warning("Site %s has an unreadable webhook public key", site.pk)
+            continue
+        try:
+            claims = jwt.decode(
+                body, key, algorithms=["RS256"], leeway=leeway, options={"require": ["exp", "iat", "data"]}
+            )
+        except jwt.InvalidSignatureError:
+            continue  # maybe the next key (rotation)
+        except jwt.PyJWTError as exc:
+            _count_rejection(site)
+            raise WebhookRejected(f"token refused: {exc}") from exc
+        return site, claims
+    _count_rejection(site)
+    raise WebhookRejected("signature does not match any of the site's keys")
+
+
+def _count_rejection(site: WixSite) -> None:
+    WixSite.objects.filter(pk=site.pk).update(
+        webhooks_rejected=F("webhooks_rejected") + 1, webhook_last_rejected_at=timezone.now()
+    )
+
+
+def webhook_decode(claims: dict[str, Any]) -> Decoded:
+    outer = _json_object(claims.get("data"), "data")
+    event_type = outer.get("eventType")
+    instance_id = outer.get("instanceId")
+    if not isinstance(event_type, str) or not event_type:
+        raise WebhookMalformed("data.eventType is missing")
+    if not isinstance(instance_id, str) or not instance_id:
+        raise WebhookMalformed("data.instanceId is missing")
+    data = _json_object(outer.get("data"), "data.data")
+    identity = _json_object(outer["identity"], "data.identity") if outer.get("identity") else {}
+    if "entityFqdn" in data or "slug" in data:
+        event_id, entity_id = data.get("id"), data.get("entityId")
+        if not isinstance(event_id, str) or not event_id:
+            raise WebhookMalformed("data.data.id (the webhook event id) is missing")
+        if not isinstance(entity_id, str) or not entity_id:
+            raise WebhookMalformed("data.data.entityId is missing")
+    else:
+        # Legacy payloads (Order Confirmed) have no envelope id: Wix's own fields identify
+        # one event (wix-api.md §4): type, event, order number and time.
+        parts = [event_type, data.get("eventId"), data.get("orderNumber"), data.get("timestamp")]
+        if not all(isinstance(p, str) and p for p in parts[1:]):
+            raise WebhookMalformed("legacy payload needs eventId, orderNumber and timestamp")
+        event_id = "legacy:" + hashlib.sha256("|".join(parts).encode()).hexdigest()  # type: ignore[arg-type]
+        entity_id = data["orderNumber"]
+    return Decoded(event_type, instance_id, data, identity, event_id, entity_id)
+
+
+def webhook_receive(*, body: bytes) -> Received:
+    """Verify, store and queue a delivery. Returns the HTTP status to answer with."""
+    try:
+        site, claims = webhook_verify(body)
+    except WebhookRejected as exc:
+        return Received(401, None, detail=str(exc))
+    raw = body.decode("utf-8", errors="replace")
+    try:
+        decoded = webhook_decode(claims)
+    except WebhookMalformed as exc:
+        # Signed by Wix but unreadable: keep it for staff (bounded by the 1 MB limit).
+        delivery, _ = WebhookDelivery.objects.get_or_create(
+            site=site,
+            wix_event_id="malformed:" + hashlib.sha256(body).hexdigest(),
+            defaults={
+                "raw_body": raw,
+                "status": WebhookDelivery.Status.MALFORMED,
+                "error": str(exc),
+                "payload": claims,
+            },
+        )
+        return Received(400, delivery, detail=str(exc))
+    route = webhook_route(decoded.event_type, decoded.data)
+    try:
+        _check_carried_entity(route, decoded.data)
+    except (WebhookMalformed, MirrorDataError) as exc:
+        delivery, _ = WebhookDelivery.objects.get_or_create(
+            site=site,
+            wix_event_id=decoded.event_id,
+            defaults={
+                "raw_body": raw,
+                "status": WebhookDelivery.Status.MALFORMED,
+                "error": str(exc),
+                "event_type": decoded.event_type,
+                "entity_id": decoded.entity_id,
+                "payload": {"eventType": decoded.event_type, "data": decoded.data},
+            },
+        )
+        return Received(400, delivery, detail=str(exc))
+    known = route is not None
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                site=site,
+                wix_event_id=decoded.event_id,
+                event_type=decoded.event_type,
+                entity_id=decoded.entity_id,
+                raw_body=raw,
+                payload={
+                    "eventType": decoded.event_type,
+                    "instanceId": decoded.instance_id,
+                    "data": decoded.data,
+                    "identity": decoded.identity,
+                },
+                status=WebhookDelivery.Status.RECEIVED if known else WebhookDelivery.Status.IGNORED,
+            )
+            if known:
+                enqueue(PROCESS_TASK, delivery.pk)
+    except IntegrityError:
+        return Received(200, None, duplicate=True)  # Wix delivers at least once
+    return Received(200, delivery)
+
+
+def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
+    """A created/updated delivery must carry a readable entity: refuse it now (400), not later."""
+    if route is None or not route.endswith(("_created", "_updated")):
+        return
+    from sync.services.webhook_handlers import carried_entity
+
+    entity = carried_entity(data)
+    mirror_validate(entity_type=route.rsplit("_", 1)[0], data=entity)
+    if entity.get("id") != data.get("entityId"):
+        raise WebhookMalformed("the carried entity's id differs from entityId")
+
+
+# --- routing -------------------------------------------------------------------------------
+def _entity_kind(fqdn: str) -> str | None:
+    if fqdn.endswith(".policy"):
+        return "policy"
+    if fqdn.endswith("ticket_definition"):
+        return "ticket_definition"
+    return None
+
+
+def webhook_route(event_type: str, data: dict[str, Any]) -> str | None:
+    """The handler name for a delivery, or None for a type the portal ignores."""
+    if "order" in event_type and "confirmed" in event_type:
+        return "order_confirmed"
+    kind = _entity_kind(str(data.get("entityFqdn") or ""))
+    slug = data.get("slug")
+    if kind is None:
+        return None
+    if slug in ("created", "updated", "deleted"):
+        return f"{kind}_{slug}"
+    if kind == "ticket_definition" and slug in ("sale_started", "sale_ended", "sale_period_updated"):
+        return "ticket_definition_refresh"
+    return None
+
+
+def deliveries_failed_since(since: dt.datetime) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.FAILED, received_at__gte=since
+        ).values_list("pk", flat=True)
+    )

@@ -1,0 +1,352 @@
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import jwt
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sync.models import OutboundWork, Policy, TicketDefinition, WebhookDelivery, WixSite
+from sync.services.webhook_handlers import webhook_process, webhook_replay
+from tests.conftest import WIX, wix_payload
+
+pytestmark = pytest.mark.django_db
+URL = "/webhooks/wix/"
+POLICY = wix_payload("policy__get")["policy"]
+TD = wix_payload("ticket_definition__fixed_price")["ticketDefinition"]
+
+
+def _key() -> tuple[rsa.RSAPrivateKey, str]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+KEY, PUBLIC = _key()
+OLD_KEY, OLD_PUBLIC = _key()
+
+
+@pytest.fixture
+def hook_site(site: WixSite) -> WixSite:
+    site.webhook_public_keys = OLD_PUBLIC + PUBLIC  # a rotation: both keys active
+    site.save()
+    return site
+
+
+def sign(
+    data: dict | str,
+    event_type: str,
+    *,
+    key: rsa.RSAPrivateKey = KEY,
+    instance: str = "inst-1",
+    iat: int | None = None,
+    lifetime: int = 3600,
+) -> bytes:
+    now = int(time.time()) if iat is None else iat
+    outer = {
+        "eventType": event_type,
+        "instanceId": instance,
+        "data": data if isinstance(data, str) else json.dumps(data),
+        "identity": json.dumps({"identityType": "WIX_USER", "wixUserId": "u1"}),
+    }
+    return jwt.encode(
+        {"data": json.dumps(outer), "iat": now, "exp": now + lifetime},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    ).encode()
+
+
+def envelope(
+    slug: str,
+    entity: dict | None,
+    *,
+    fqdn: str = "wix.events.v2.policy",
+    event_id: str | None = None,
+    as_string: bool = True,
+) -> dict:
+    data = {
+        "id": event_id or f"evt-{random.random()}",
+        "entityFqdn": fqdn,
+        "slug": slug,
+        "entityId": (entity or {}).get("id", POLICY["id"]),
+        "eventTime": "2026-03-05T16:40:11.095311Z",
+    }
+    if slug == "created":
+        data["createdEvent"] = {"entityAsJson": json.dumps(entity) if as_string else entity}
+    elif slug == "updated":
+        data["updatedEvent"] = {"currentEntityAsJson": json.dumps(entity) if as_string else entity}
+    elif slug == "deleted":
+        data["deletedEvent"] = {"movedToTrash": True}
+    return data
+
+
+def post(client: Client, body: bytes) -> int:
+    return client.post(URL, body, content_type="text/plain").status_code
+
+
+def test_a_signed_update_is_stored_acknowledged_and_processed_once(
+    client: Client, hook_site: WixSite, django_capture_on_commit_callbacks: object
+) -> None:
+    body = sign(envelope("updated", POLICY, event_id="e-1"), "wix.events.v2.policy_updated")
+    with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
+        assert post(client, body) == 200
+        assert post(client, body) == 200  # Wix redelivers
+    assert len(queued) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.wix_event_id, delivery.entity_id) == ("received", "e-1", POLICY["id"])
+    assert delivery.raw_body == body.decode()
+    assert webhook_process(delivery_id=delivery.pk) == "created"
+    assert webhook_process(delivery_id=delivery.pk) == "duplicate"
+    assert Policy.objects.get().revision == 2
+    delivery.refresh_from_db()
+    assert delivery.status == "processed"
+
+
+@pytest.mark.parametrize("as_string", [True, False])
+@pytest.mark.parametrize(("slug", "carrier"), [("created", "entity"), ("updated", "currentEntity")])
+def test_every_documented_carrier_is_read(
+    client: Client, hook_site: WixSite, slug: str, carrier: str, as_string: bool
+) -> None:
+    data = envelope(slug, POLICY, as_string=as_string)
+    holder = "createdEvent" if slug == "created" else "updatedEvent"
+    data[holder] = {carrier: json.dumps(POLICY) if as_string else POLICY}  # the SDK's names
+    assert post(client, sign(data, f"wix.events.v2.policy_{slug}")) == 200
+    assert webhook_process(delivery_id=WebhookDelivery.objects.get().pk) == "created"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        sign(envelope("updated", POLICY), "wix.events.v2.policy_updated", key=_key()[0]),  # forged
+        sign(
+            envelope("updated", POLICY), "wix.events.v2.policy_updated", iat=int(time.time()) - 7200
+        ),  # expired
+        sign(
+            envelope("updated", POLICY), "wix.events.v2.policy_updated", instance="someone-else"
+        ),  # unknown site
+        b"not a jwt",
+        b"",
+        b"a.b.c",
+        jwt.encode({"data": "{}", "iat": 1, "exp": 2}, "s" * 32, algorithm="HS256").encode(),  # alg confusion
+    ],
+)
+def test_forged_expired_or_unreadable_bodies_are_401_and_write_nothing(
+    client: Client, hook_site: WixSite, body: bytes
+) -> None:
+    assert post(client, body) == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_rejections_are_counted_on_the_site(client: Client, hook_site: WixSite) -> None:
+    post(client, sign(envelope("updated", POLICY), "x", key=_key()[0]))
+    post(client, sign(envelope("updated", POLICY), "x", iat=int(time.time()) - 7200))
+    hook_site.refresh_from_db()
+    assert hook_site.webhooks_rejected == 2 and hook_site.webhook_last_rejected_at is not None
+
+
+def test_a_token_within_the_leeway_is_accepted(client: Client, hook_site: WixSite) -> None:
+    body = sign(envelope("updated", POLICY), "wix.events.v2.policy_updated", iat=int(time.time()) - 3630)
+    assert post(client, body) == 200  # expired 30 s ago; 60 s of leeway
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("not json", "data.data is not valid JSON"),
+        ({"entityFqdn": "wix.events.v2.policy", "slug": "updated", "entityId": "p"}, "webhook event id"),
+        ({**envelope("updated", POLICY), "updatedEvent": {}}, "carries no entity"),
+        ({**envelope("updated", {**POLICY, "revision": "x"})}, "policy.revision is not an integer string"),
+        ({"eventId": "e", "orderNumber": "N"}, "legacy payload needs"),
+    ],
+)
+def test_a_signed_but_malformed_payload_is_400_and_recorded(
+    client: Client, hook_site: WixSite, data: object, message: str
+) -> None:
+    response = client.post(URL, sign(data, "wix.events.v2.policy_updated"), content_type="text/plain")
+    assert response.status_code == 400
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "malformed" and message in delivery.error
+
+
+def test_an_unknown_event_type_is_stored_and_acknowledged(
+    client: Client, hook_site: WixSite, django_capture_on_commit_callbacks: object
+) -> None:
+    data = {"id": "evt-x", "entityFqdn": "wix.events.v3.event", "slug": "updated", "entityId": "ev"}
+    with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
+        assert post(client, sign(data, "wix.events.v3.event_updated")) == 200
+    assert WebhookDelivery.objects.get().status == "ignored" and queued == []
+
+
+def test_a_body_over_one_megabyte_is_413(client: Client, hook_site: WixSite) -> None:
+    assert post(client, b"x" * (1024 * 1024 + 1)) == 413
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_an_older_revision_is_stale_and_a_deletion_is_final(client: Client, hook_site: WixSite) -> None:
+    for body in [
+        sign(envelope("updated", {**POLICY, "revision": "3", "name": "v3"}), "wix.events.v2.policy_updated"),
+        sign(envelope("updated", {**POLICY, "revision": "2", "name": "v2"}), "wix.events.v2.policy_updated"),
+        sign(envelope("deleted", None), "wix.events.v2.policy_deleted"),
+        sign(envelope("updated", {**POLICY, "revision": "9", "name": "v9"}), "wix.events.v2.policy_updated"),
+    ]:
+        assert post(client, body) == 200
+        webhook_process(delivery_id=WebhookDelivery.objects.order_by("-pk").first().pk)
+    statuses = list(WebhookDelivery.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["processed", "stale", "processed", "stale"]
+    policy = Policy.objects.get()
+    assert policy.is_deleted and policy.name == "v3"
+
+
+@responses.activate
+def test_order_confirmed_refreshes_each_ticket_definition_once(client: Client, hook_site: WixSite) -> None:
+    order = wix_payload("order_confirmed__two_tickets")
+    get = responses.get(
+        f"{WIX}/events/v3/ticket-definitions/{TD['id']}",
+        json={"ticketDefinition": {**TD, "salesDetails": {**TD["salesDetails"], "unsoldCount": 3}}},
+    )
+    body = sign(order, "wix.events.v1.order_order-confirmed")
+    assert post(client, body) == 200 and post(client, body) == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.entity_id == order["orderNumber"]
+    webhook_process(delivery_id=delivery.pk)
+    assert get.call_count == 1
+    assert TicketDefinition.objects.get().unsold_count == 3
+
+
+@responses.activate
+def test_wix_down_is_retried_then_failed_and_staff_can_replay(
+    client: Client, hook_site: WixSite, settings: object
+) -> None:
+    settings.WIX_MAX_RETRIES = 0  # type: ignore[attr-defined]
+    responses.get(f"{WIX}/events/v3/ticket-definitions/{TD['id']}", status=503, json={"message": "down"})
+    data = {
+        "id": "evt-s",
+        "entityFqdn": "wix.events.v3.ticket_definition",
+        "slug": "sale_started",
+        "entityId": TD["id"],
+        "actionEvent": {},
+    }
+    assert post(client, sign(data, "wix.events.v3.ticket_definition_sale_started")) == 200
+    delivery = WebhookDelivery.objects.get()
+    assert webhook_process(delivery_id=delivery.pk) == "retry-scheduled"
+    for _ in range(10):
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(not_before=None)
+        webhook_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "HTTP 503" in delivery.error
+    responses.replace(
+        responses.GET, f"{WIX}/events/v3/ticket-definitions/{TD['id']}", json={"ticketDefinition": TD}
+    )
+    assert webhook_replay(delivery_ids=[delivery.pk]) == 1
+    assert webhook_process(delivery_id=delivery.pk) == "created"
+
+
+@responses.activate
+def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_once_each(
+    client: Client, hook_site: WixSite
+) -> None:
+    from sync.models import ExternalEndpoint, ExternalSystem
+    from sync.services.push import push_drain
+
+    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    ExternalEndpoint.objects.create(
+        system=system,
+        entity_type="policy",
+        create_path="p",
+        update_path="p/{external_id}",
+        delete_path="p/{external_id}",
+    )
+    system.mappings.create(entity_type="policy", source_path="name", target_field="title")
+    system.mappings.create(
+        entity_type="policy", source_path="revision", target_field="rev", transform="integer"
+    )
+    sent: list[dict] = []
+
+    def record(request: object) -> tuple[int, dict, str]:
+        sent.append(json.loads(request.body))  # type: ignore[attr-defined]
+        return 200, {}, '{"id": "ext-1"}'
+
+    responses.add_callback(responses.POST, "https://t.test/p", callback=record)
+    responses.add_callback(responses.PUT, "https://t.test/p/ext-1", callback=record)
+    bodies = [
+        sign(
+            envelope("updated", {**POLICY, "revision": str(r), "name": f"v{r}"}, event_id=f"e{r}"),
+            "wix.events.v2.policy_updated",
+        )
+        for r in range(1, 7)
+    ]
+    rng = random.Random(7)
+    deliveries = bodies * 2
+    rng.shuffle(deliveries)
+    for body in deliveries:
+        assert post(client, body) == 200
+        for delivery in WebhookDelivery.objects.filter(status="received"):
+            webhook_process(delivery_id=delivery.pk)
+        push_drain(budget_seconds=10)
+    assert WebhookDelivery.objects.count() == 6  # duplicates stored once
+    assert Policy.objects.get().revision == 6
+    assert sent[-1] == {"title": "v6", "rev": 6}
+    revisions = [payload["rev"] for payload in sent]
+    assert revisions == sorted(set(revisions))  # each change pushed once, never an older one after
+    assert not OutboundWork.objects.exclude(status="done").exists()
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(str.encode),
+        st.builds(
+            lambda parts: ".".join(parts).encode(),
+            st.lists(
+                st.text(
+                    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=", max_size=60
+                ),
+                min_size=1,
+                max_size=4,
+            ),
+        ),
+        st.builds(
+            lambda d: sign(d, "wix.events.v2.policy_updated"),
+            st.recursive(
+                st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "id",
+                                "entityFqdn",
+                                "slug",
+                                "entityId",
+                                "updatedEvent",
+                                "currentEntityAsJson",
+                                "eventId",
+                                "orderNumber",
+                                "timestamp",
+                                "tickets",
+                            ]
+                        ),
+                        inner,
+                        max_size=5,
+                    )
+                ),
+                max_leaves=12,
+            ),
+        ),
+    )
+)
+def test_fuzzed_and_forged_bodies_never_cause_a_500(client: Client, hook_site: WixSite, body: bytes) -> None:
+    assert post(client, body) in (200, 400, 401, 413)
