@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -244,6 +244,46 @@ def _mirror_upsert(
     ``carry_over``: top-level keys kept from the stored JSON when the incoming one lacks them."""
     wix_id = _required_str(data, "id", entity)
     revision = _revision(data, entity, required=revision_required)
+    return _first_writer_wins(
+        lambda: _mirror_upsert_once(
+            model,
+            site=site,
+            data=data,
+            entity=entity,
+            columns_of=columns_of,
+            event=event,
+            carry_over=carry_over,
+            wix_id=wix_id,
+            revision=revision,
+        )
+    )
+
+
+def _first_writer_wins(write: Callable[[], UpsertResult]) -> UpsertResult:
+    """Run a mirror write; if a concurrent writer inserted the same entity first, run it again.
+
+    ``SELECT ... FOR UPDATE`` locks nothing while the row does not exist yet, so two first
+    writers can both insert; the loser hits the unique constraint, and its second run finds
+    the row, locks it and applies the revision guard like any later writer.
+    """
+    try:
+        return write()
+    except IntegrityError:
+        return write()
+
+
+def _mirror_upsert_once(
+    model: type[MirrorModel],
+    *,
+    site: WixSite,
+    data: dict[str, Any],
+    entity: str,
+    columns_of: Callable[[dict[str, Any]], dict[str, Any]],
+    event: Event | None,
+    carry_over: tuple[str, ...],
+    wix_id: str,
+    revision: int | None,
+) -> UpsertResult:
     with transaction.atomic():
         mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
         if mirror is not None and carry_over:
@@ -296,6 +336,14 @@ def _mirror_tombstone(
     defaults: dict[str, Any],
 ) -> UpsertResult:
     when = deleted_at or timezone.now()
+    return _first_writer_wins(
+        lambda: _mirror_tombstone_once(model, site=site, wix_id=wix_id, when=when, defaults=defaults)
+    )
+
+
+def _mirror_tombstone_once(
+    model: type[MirrorModel], *, site: WixSite, wix_id: str, when: dt.datetime, defaults: dict[str, Any]
+) -> UpsertResult:
     with transaction.atomic():
         mirror = model.objects.select_for_update().filter(site=site, wix_id=wix_id).first()
         if mirror is None:
