@@ -350,3 +350,36 @@ def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_on
 )
 def test_fuzzed_and_forged_bodies_never_cause_a_500(client: Client, hook_site: WixSite, body: bytes) -> None:
     assert post(client, body) in (200, 400, 401, 413)
+
+
+def test_the_dispatcher_requeues_due_retries_and_deliveries_a_killed_worker_left(
+    hook_site: WixSite, django_capture_on_commit_callbacks: object
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from sync.services.webhook_handlers import webhook_dispatch
+
+    old = timezone.now() - dt.timedelta(hours=1)
+    stuck = WebhookDelivery.objects.create(
+        site=hook_site, wix_event_id="s", raw_body="x", status="processing", processing_since=old
+    )
+    due = WebhookDelivery.objects.create(
+        site=hook_site, wix_event_id="d", raw_body="x", status="received", not_before=old
+    )
+    later = WebhookDelivery.objects.create(
+        site=hook_site,
+        wix_event_id="l",
+        raw_body="x",
+        status="received",
+        not_before=timezone.now() + dt.timedelta(hours=1),
+    )
+    WebhookDelivery.objects.update(received_at=old)
+    with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
+        assert webhook_dispatch(stuck_after=dt.timedelta(minutes=10)) == 2
+    assert len(queued) == 2
+    assert WebhookDelivery.objects.get(pk=stuck.pk).status == "received"
+    assert {due.pk, stuck.pk} == set(
+        WebhookDelivery.objects.filter(status="received").exclude(pk=later.pk).values_list("pk", flat=True)
+    )
