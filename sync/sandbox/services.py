@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import uuid
 from decimal import Decimal
@@ -89,7 +90,15 @@ def webhook_jwt(*, event_type: str, envelope: dict[str, Any], key: SandboxKey, l
         "identity": json.dumps({"identityType": "WIX_USER", "wixUserId": SANDBOX_USER_ID}),
     }
     claims = {"data": json.dumps(data), "iat": now, "exp": now + lifetime}
-    return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
+    return jwt.encode(claims, _private_key(key.private_pem), algorithm="RS256", headers={"kid": key.kid})
+
+
+@functools.lru_cache(maxsize=4)
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    """Parsing (and checking) an RSA key costs milliseconds; signing with a parsed one does not."""
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
 
 
 def _webhook_queue(event_type: str, entity_id: str, envelope: dict[str, Any]) -> SandboxWebhook:
