@@ -60,3 +60,30 @@ class RetrySinceForm(forms.Form):
         initial=lambda: timezone.now() - dt.timedelta(days=1),
         help_text="Every dead letter from this time on is retried.",
     )
+
+
+def since_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    action: str,
+    title: str,
+    submit_label: str,
+    run: Callable[[dt.datetime], int],
+    done: str,
+) -> TemplateResponse | None:
+    """An action that asks for a time first, then runs ``run(since)`` (the selection is ignored)."""
+    form = RetrySinceForm(request.POST if "since" in request.POST else None)
+    if form.is_valid():
+        modeladmin.message_user(request, done.format(count=run(form.cleaned_data["since"])), messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "submit_label": submit_label,
+        "form": form,
+        "opts": modeladmin.model._meta,
+        "action": action,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+    }
+    return TemplateResponse(request, "admin/sync/action_since_form.html", context)

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin
-from sync.admin.actions import RetrySinceForm, has_resync_permission, resync_actions
+from sync.admin.actions import has_resync_permission, resync_actions, since_action
 from sync.models import (
     EntityType,
     ExternalEndpoint,
@@ -297,21 +297,15 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry all dead letters since …", permissions=["retry"])
     def retry_dead_since(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
-        form = RetrySinceForm(request.POST if "since" in request.POST else None)
-        if form.is_valid():
-            count = work_retry_dead_since(since=form.cleaned_data["since"])
-            self.message_user(request, f"Queued {count} dead letter(s) for another try.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Retry dead letters since …",
-            "submit_label": "Retry dead letters",
-            "form": form,
-            "opts": self.model._meta,
-            "action": "retry_dead_since",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/sync/action_since_form.html", context)
+        return since_action(
+            self,
+            request,
+            action="retry_dead_since",
+            title="Retry dead letters since …",
+            submit_label="Retry dead letters",
+            run=lambda since: work_retry_dead_since(since=since),
+            done="Queued {count} dead letter(s) for another try.",
+        )
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.change_outboundwork")

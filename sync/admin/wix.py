@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
-from sync.admin.actions import RetrySinceForm, has_resync_permission, resync_actions
+from sync.admin.actions import has_resync_permission, resync_actions, since_action
 from sync.models import (
     BackfillRun,
     Event,
@@ -268,21 +268,15 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay all failed since …", permissions=["replay"])
     def replay_failed_since(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
-        form = RetrySinceForm(request.POST if "since" in request.POST else None)
-        if form.is_valid():
-            count = webhook_replay(delivery_ids=deliveries_failed_since(form.cleaned_data["since"]))
-            self.message_user(request, f"Queued {count} failed deliver(ies) again.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Replay failed deliveries since …",
-            "submit_label": "Replay",
-            "form": form,
-            "opts": self.model._meta,
-            "action": "replay_failed_since",
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/sync/action_since_form.html", context)
+        return since_action(
+            self,
+            request,
+            action="replay_failed_since",
+            title="Replay failed deliveries since …",
+            submit_label="Replay",
+            run=lambda since: webhook_replay(delivery_ids=deliveries_failed_since(since)),
+            done="Queued {count} failed deliver(ies) again.",
+        )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.change_webhookdelivery")
