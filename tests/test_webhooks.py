@@ -186,7 +186,11 @@ def test_an_unknown_event_type_is_stored_and_acknowledged(
     data = {"id": "evt-x", "entityFqdn": "wix.events.v3.event", "slug": "updated", "entityId": "ev"}
     with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
         assert post(client, sign(data, "wix.events.v3.event_updated")) == 200
-    assert WebhookDelivery.objects.get().status == "ignored" and queued == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.outcome) == ("ignored", "ignored: not handled") and queued == []
+    data = {**data, "id": "evt-y", "entityFqdn": "wix.something.v9.thing"}
+    assert post(client, sign(data, "wix.something.v9.thing_happened")) == 200
+    assert WebhookDelivery.objects.get(wix_event_id="evt-y").outcome == "ignored: unknown type"
 
 
 def test_a_body_over_one_megabyte_is_413(client: Client, hook_site: WixSite) -> None:

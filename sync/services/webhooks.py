@@ -208,12 +208,17 @@ def webhook_receive(*, body: bytes) -> Received:
                     "identity": decoded.identity,
                 },
                 status=WebhookDelivery.Status.RECEIVED if known else WebhookDelivery.Status.IGNORED,
+                outcome=_ignored_reason(decoded.event_type) if not known else "",
             )
             if known:
                 enqueue(PROCESS_TASK, delivery.pk)
     except IntegrityError:
         return Received(200, None, duplicate=True)  # Wix delivers at least once
     return Received(200, delivery)
+
+
+def _ignored_reason(event_type: str) -> str:
+    return "ignored: not handled" if event_type in IGNORED_EVENT_TYPES else "ignored: unknown type"
 
 
 def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
@@ -229,6 +234,24 @@ def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
 
 
 # --- routing -------------------------------------------------------------------------------
+# Types Wix sends that the portal knowingly does not act on (stored as "ignored: not
+# handled"); any other unrouted type is stored as "ignored: unknown type" for staff to see.
+_EVENT_SIGNALS = ("published", "canceled", "started", "ended", "reminder")
+_ORDER_SIGNALS = (
+    "order-initiated",
+    "order-updated",
+    "order-paid",
+    "order-deleted",
+    "reservation-created",
+    "reservation-updated",
+)
+IGNORED_EVENT_TYPES = frozenset(
+    [f"wix.events.v3.event_{name}" for name in ("created", "updated", "deleted")]
+    + [f"wix.events.v3.event_event_{name}" for name in _EVENT_SIGNALS]
+    + [f"wix.events.v1.order_{name}" for name in _ORDER_SIGNALS]
+)
+
+
 def _entity_kind(fqdn: str) -> str | None:
     if fqdn.endswith(".policy"):
         return "policy"
