@@ -387,3 +387,24 @@ def test_the_dispatcher_requeues_due_retries_and_deliveries_a_killed_worker_left
     assert {due.pk, stuck.pk} == set(
         WebhookDelivery.objects.filter(status="received").exclude(pk=later.pk).values_list("pk", flat=True)
     )
+
+
+def test_a_task_drains_other_due_deliveries_and_each_is_still_processed_once(
+    client: Client, hook_site: WixSite
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from sync.tasks import webhook_process_task
+
+    for revision in range(2, 6):
+        entity = {**POLICY, "revision": str(revision)}
+        assert post(client, sign(envelope("updated", entity), "wix.events.v2.policy_updated")) == 200
+    first, *others = WebhookDelivery.objects.order_by("pk")
+    waiting = others[-1]
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(not_before=timezone.now() + dt.timedelta(hours=1))
+    assert webhook_process_task(first.pk).endswith("(+2)")  # its own, then the two due ones
+    assert WebhookDelivery.objects.get(pk=waiting.pk).status == "received"  # not due yet
+    assert [webhook_process_task(d.pk) for d in others[:2]] == ["duplicate", "duplicate"]
+    assert WebhookDelivery.objects.filter(attempts=1).count() == 3
