@@ -148,6 +148,8 @@ def _domain_event(kind: str, slug: str, entity: dict[str, Any], entity_id: str) 
 # --- faults --------------------------------------------------------------------------
 def fault_take(path: str) -> SandboxFault | None:
     """Consume one injected fault matching ``path``, if any."""
+    if not SandboxFault.objects.filter(remaining__gt=0).exists():
+        return None  # the usual case: no write transaction for a plain read
     with transaction.atomic():
         for fault in SandboxFault.objects.select_for_update().filter(remaining__gt=0).order_by("pk"):
             if fault.path_contains in path:

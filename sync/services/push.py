@@ -14,6 +14,7 @@ external record is created. Retries follow ``RETRY_INTERVALS`` (kept in the row'
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -26,7 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 
 from portal.queue import enqueue
 from portal.secrets import MissingSecret
@@ -105,10 +106,16 @@ def push_enqueue(
     return created
 
 
+@functools.lru_cache(maxsize=1)
+def _broker() -> Broker:
+    """One broker per process: each get_broker() opens a new connection (Redis)."""
+    return get_broker()
+
+
 def _drains_start(wanted: int) -> None:
     """Queue up to ``wanted`` drains, fewer if tasks already wait: a queued drain takes all due work."""
     try:
-        waiting = get_broker().queue_size() or 0
+        waiting = _broker().queue_size() or 0
     except Exception:  # a broker that cannot count still takes tasks
         waiting = 0
     for _ in range(max(0, wanted - waiting)):
