@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sync.models import ReconciliationRun, WixSite
 from sync.services.backfill import backfill_execute, backfill_sweep
-from sync.services.push import push_dispatch, push_drain
+from sync.services.push import STUCK_AFTER, push_dispatch, push_drain
+from sync.services.resync import reconcile_site, reconcile_start
+from sync.services.webhook_handlers import webhook_dispatch, webhook_drain, webhook_process
 
 
 def backfill_run_task(run_id: int) -> str:
@@ -25,9 +28,6 @@ def push_dispatch_task() -> str:
 
 
 def reconcile_site_task(run_id: int) -> str:
-    from sync.models import ReconciliationRun
-    from sync.services.resync import reconcile_site
-
     run = ReconciliationRun.objects.select_related("site").get(pk=run_id)
     if run.status != ReconciliationRun.Status.QUEUED:
         return "duplicate"
@@ -35,16 +35,11 @@ def reconcile_site_task(run_id: int) -> str:
 
 
 def reconcile_all_task() -> str:
-    from sync.models import WixSite
-    from sync.services.resync import reconcile_start
-
     runs = [reconcile_start(site=site) for site in WixSite.objects.filter(is_active=True)]
     return f"queued {len(runs)}"
 
 
 def webhook_process_task(delivery_id: int) -> str:
-    from sync.services.webhook_handlers import webhook_drain, webhook_process
-
     outcome = webhook_process(delivery_id=delivery_id)
     # Then whatever else is due, so that a burst is not processed at the queue's pace.
     others = webhook_drain(budget_seconds=30)
@@ -52,11 +47,5 @@ def webhook_process_task(delivery_id: int) -> str:
 
 
 def webhook_dispatch_task() -> str:
-    import datetime as dt
-
-    from django.conf import settings
-
-    from sync.services.webhook_handlers import webhook_dispatch
-
-    stuck_after = dt.timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
-    return f"queued {webhook_dispatch(stuck_after=stuck_after)}"
+    # The same "its worker stopped answering" limit as pushes in flight.
+    return f"queued {webhook_dispatch(stuck_after=STUCK_AFTER)}"

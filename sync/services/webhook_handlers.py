@@ -32,28 +32,13 @@ from sync.services.mirrors import (
     ticket_definition_upsert_from_wix,
 )
 from sync.services.push import push_enqueue
-from sync.services.webhooks import PROCESS_TASK, WebhookMalformed, _json_object, webhook_route
+from sync.services.webhooks import PROCESS_TASK, WebhookMalformed, carried_entity, webhook_route
 
 log = logging.getLogger(__name__)
 
 # Seconds before retry n of a delivery whose processing could not reach Wix; Wix itself
 # retries for 48 hours, but the delivery is already stored, so this schedule is ours.
 RETRY_INTERVALS: tuple[int, ...] = (10, 60, 300, 1800, 3600)
-CARRIERS = {
-    "created": ("createdEvent", ("entityAsJson", "entity")),
-    "updated": ("updatedEvent", ("currentEntityAsJson", "currentEntity")),
-}
-
-
-def carried_entity(data: dict[str, Any]) -> dict[str, Any]:
-    """The entity in a created/updated envelope: a JSON string or an object, either name."""
-    holder_name, keys = CARRIERS[data["slug"]]
-    holder = data.get(holder_name)
-    if isinstance(holder, dict):
-        for key in keys:
-            if holder.get(key) is not None:
-                return _json_object(holder[key], f"{holder_name}.{key}")
-    raise WebhookMalformed(f"{holder_name} carries no entity ({' or '.join(keys)})")
 
 
 def _after_upsert(site: WixSite, entity_type: str, result: UpsertResult) -> str:

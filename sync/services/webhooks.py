@@ -217,6 +217,23 @@ def webhook_receive(*, body: bytes) -> Received:
     return Received(200, delivery)
 
 
+CARRIERS = {
+    "created": ("createdEvent", ("entityAsJson", "entity")),
+    "updated": ("updatedEvent", ("currentEntityAsJson", "currentEntity")),
+}
+
+
+def carried_entity(data: dict[str, Any]) -> dict[str, Any]:
+    """The entity in a created/updated envelope: a JSON string or an object, either name."""
+    holder_name, keys = CARRIERS[data["slug"]]
+    holder = data.get(holder_name)
+    if isinstance(holder, dict):
+        for key in keys:
+            if holder.get(key) is not None:
+                return _json_object(holder[key], f"{holder_name}.{key}")
+    raise WebhookMalformed(f"{holder_name} carries no entity ({' or '.join(keys)})")
+
+
 def _ignored_reason(event_type: str) -> str:
     return "ignored: not handled" if event_type in IGNORED_EVENT_TYPES else "ignored: unknown type"
 
@@ -225,8 +242,6 @@ def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
     """A created/updated delivery must carry a readable entity: refuse it now (400), not later."""
     if route is None or not route.endswith(("_created", "_updated")):
         return
-    from sync.services.webhook_handlers import carried_entity
-
     entity = carried_entity(data)
     mirror_validate(entity_type=route.rsplit("_", 1)[0], data=entity)
     if entity.get("id") != data.get("entityId"):
