@@ -15,8 +15,9 @@ from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
+from sync.clients.pretix import PRETIX_DEFAULT_MAPPINGS, pretix_connection_check
 from sync.models import (
-    EntityType,
+    Event,
     ExternalEndpoint,
     ExternalLink,
     ExternalSystem,
@@ -27,8 +28,8 @@ from sync.models import (
     SyncLog,
     TicketDefinition,
 )
-from sync.services.mapping import MappingError, MappingSpec, mapping_apply
-from sync.services.push import work_retry, work_retry_dead_since
+from sync.services.mapping import MappingError, MappingSpec, mapping_apply, mappings_seed
+from sync.services.push import MIRRORS, work_retry, work_retry_dead_since
 from sync.services.resync import link_repair, refs_of_links
 
 PREVIEW_CHOICES = 40
@@ -70,7 +71,32 @@ class ExternalSystemAdmin(admin.ModelAdmin):
             "Authentication (the secret is read from an environment variable, never stored)",
             {"fields": ["auth_type", "auth_secret_env", "auth_username", "auth_header"]},
         ),
+        (
+            "pretix",
+            {
+                "fields": ["organizer", "default_currency"],
+                "description": "For a pretix system: the base URL is pretix's own (e.g. https://pretix.eu), "
+                "the authentication an API token. Saved without mappings, it gets the default ones.",
+            },
+        ),
     ]
+    actions = ["test_connection"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        system = form.instance
+        if system.kind == ExternalSystem.Kind.PRETIX and mappings_seed(system, PRETIX_DEFAULT_MAPPINGS):
+            self.message_user(request, "Default pretix mappings added; change them below.", messages.INFO)
+
+    @admin.action(description="Test connection (pretix)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for system in queryset:
+            if system.kind != ExternalSystem.Kind.PRETIX:
+                self.message_user(request, f"{system}: only pretix systems can be tested.", messages.WARNING)
+                continue
+            for check in pretix_connection_check(system):
+                level = {True: messages.SUCCESS, False: messages.ERROR, None: messages.WARNING}[check.ok]
+                self.message_user(request, f"{system}: {check.label}: {check.detail}", level)
 
     def get_urls(self) -> list:
         preview = self.admin_site.admin_view(self.preview_view)
@@ -82,6 +108,10 @@ class ExternalSystemAdmin(admin.ModelAdmin):
 
     def _preview_context(self, object_id: str | None) -> dict[str, Any]:
         choices = [
+            (f"event:{e.pk}", f"Event: {e.title} ({e.wix_id})")
+            for e in Event.objects.filter(deleted_at__isnull=True).order_by("-updated_at")[:PREVIEW_CHOICES]
+        ]
+        choices += [
             (f"policy:{p.pk}", f"Policy: {p.name} ({p.event_wix_id})")
             for p in Policy.objects.filter(deleted_at__isnull=True).order_by("-updated_at")[:PREVIEW_CHOICES]
         ]
@@ -117,10 +147,10 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         if system is None or not self.has_view_or_change_permission(request, system if object_id else None):
             return JsonResponse({"error": "not found"}, status=404)
         entity_type, _, pk = request.POST.get("preview_entity", "").partition(":")
-        model = {EntityType.POLICY: Policy, EntityType.TICKET_DEFINITION: TicketDefinition}.get(entity_type)
+        model = MIRRORS.get(entity_type)
         mirror = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
         if mirror is None:
-            return JsonResponse({"error": "Choose a mirrored policy or ticket definition."}, status=400)
+            return JsonResponse({"error": "Choose a mirrored entity."}, status=400)
         inline = next(
             i for i in self.get_inline_instances(request, system) if isinstance(i, FieldMappingInline)
         )

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from portal.http import http_request
+
+if TYPE_CHECKING:
+    from sync.models import ExternalLink, MirrorModel
 
 EXCERPT_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -49,6 +53,7 @@ class CallRecord:
     duration_ms: int | None = None
     error: str = ""
     permanent: bool | None = None
+    note: str = ""
 
 
 class CallRecorder(Protocol):
@@ -59,6 +64,7 @@ class RecordedHttp:
     def __init__(self, recorder: CallRecorder, *, timeout: float) -> None:
         self.recorder = recorder
         self.timeout = timeout
+        self.last: CallRecord | None = None
 
     def request(
         self,
@@ -68,10 +74,13 @@ class RecordedHttp:
         *,
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        allow: tuple[int, ...] = (),
     ) -> requests.Response:
+        """Raises ExternalError for an answer of 300 or more, unless its status is in ``allow``."""
         record = CallRecord(
             action=action, request=f"{method} {url}" + (f"\n{excerpt(json_body)}" if json_body else "")
         )
+        self.last = record
         start = time.monotonic()
         try:
             response = http_request(method, url, json=json_body, headers=headers or {}, timeout=self.timeout)
@@ -83,13 +92,22 @@ class RecordedHttp:
         record.duration_ms = int((time.monotonic() - start) * 1000)
         record.http_status = response.status_code
         record.response = excerpt(response.text)
-        if response.status_code >= 300:
+        if response.status_code >= 300 and response.status_code not in allow:
             record.permanent = response.status_code not in RETRYABLE_STATUSES
             record.error = _error_text(response)
             self.recorder.finished(record)
             raise ExternalError(record.error, permanent=record.permanent, http_status=response.status_code)
         self.recorder.finished(record)
         return response
+
+    def note(self, text: str) -> None:
+        """Say on the latest call's log row what the adapter concluded from it."""
+        if self.last is not None:
+            self.last.note = f"{self.last.note}\n{text}".strip()
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def _error_text(response: requests.Response) -> str:
@@ -102,19 +120,88 @@ def _error_text(response: requests.Response) -> str:
         for key in ("message", "error", "detail", "errors"):
             if body.get(key):
                 return excerpt(body[key])
+        if body and all(_is_messages(v) for v in body.values()):
+            # Django REST framework's validation errors (pretix): {"field": ["message", …]}
+            return excerpt("; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body.items()))
         return excerpt(body)
     return excerpt((response.text or response.reason or "no body").strip())
+
+
+@dataclass(frozen=True)
+class LearnedLink:
+    """A link the adapter made or had to change while pushing another entity.
+
+    ``reason`` set means the entity's record was gone and was recreated under a new id: the
+    push service replaces the old id and leaves a LinkRepair row giving the reason.
+    """
+
+    entity_type: str
+    wix_id: str
+    external_id: str
+    reason: str = ""
+
+
+@dataclass
+class PushContext:
+    """What an adapter's ``plan`` read from the database for one push, and what it learnt."""
+
+    facts: dict[str, Any] = field(default_factory=dict)
+    learned: list[LearnedLink] = field(default_factory=list)
+
+    def learn(self, entity_type: str, wix_id: str, external_id: str, reason: str = "") -> None:
+        self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason))
+
+
+PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]
+
+
+class PlanningAdapter(Protocol):
+    """Optional: an adapter whose payload depends on more than the entity (pretix)."""
+
+    def handles(self, entity_type: str) -> bool: ...
+
+    def plan(
+        self,
+        *,
+        entity_type: str,
+        action: str,
+        mirror: MirrorModel,
+        payload: dict[str, Any] | None,
+        link: ExternalLink | None,
+        payload_of: PayloadOf,
+        targets: set[str],
+    ) -> tuple[dict[str, Any] | None, PushContext]:
+        """Database phase: the payload to send and hash, and the facts sending needs.
+
+        ``targets`` are the top-level payload fields the mapping fills, so that a value that
+        disappeared from Wix can be cleared rather than left as it was.
+        """
+        ...
 
 
 class TicketingAdapter(Protocol):
     """One external system. Each method returns nothing but the external id it learnt."""
 
     def create(
-        self, http: RecordedHttp, *, entity_type: str, payload: dict[str, Any], idempotency_key: str
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        context: PushContext | None = None,
     ) -> str: ...
 
     def update(
-        self, http: RecordedHttp, *, entity_type: str, external_id: str, payload: dict[str, Any]
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        external_id: str,
+        payload: dict[str, Any],
+        context: PushContext | None = None,
     ) -> None: ...
 
-    def delete(self, http: RecordedHttp, *, entity_type: str, external_id: str) -> None: ...
+    def delete(
+        self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
+    ) -> None: ...

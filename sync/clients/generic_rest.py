@@ -10,8 +10,8 @@ import base64
 from typing import Any
 
 from portal.secrets import secret_read
-from sync.clients.base import ExternalError, RecordedHttp
-from sync.models import ExternalEndpoint, ExternalSystem
+from sync.clients.base import ExternalError, PushContext, RecordedHttp
+from sync.models import EntityType, ExternalEndpoint, ExternalSystem
 
 
 def _dig(data: Any, path: str) -> Any:
@@ -30,6 +30,11 @@ class GenericRestAdapter:
         self.system = system
         self.base_url = system.base_url.rstrip("/")
         self.endpoints = {e.entity_type: e for e in system.endpoints.all()}
+
+    def handles(self, entity_type: str) -> bool:
+        """Policies and ticket definitions always (a missing endpoint is a visible dead letter);
+        events only where staff described an endpoint for them."""
+        return entity_type != EntityType.EVENT or entity_type in self.endpoints
 
     def _endpoint(self, entity_type: str) -> ExternalEndpoint:
         try:
@@ -56,7 +61,13 @@ class GenericRestAdapter:
         return self.base_url + "/" + template.format(**values).lstrip("/")
 
     def create(
-        self, http: RecordedHttp, *, entity_type: str, payload: dict[str, Any], idempotency_key: str
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        context: PushContext | None = None,
     ) -> str:
         endpoint = self._endpoint(entity_type)
         # A target that honours Idempotency-Key never creates twice, even when a worker dies
@@ -84,17 +95,25 @@ class GenericRestAdapter:
         )
 
     def update(
-        self, http: RecordedHttp, *, entity_type: str, external_id: str, payload: dict[str, Any]
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        external_id: str,
+        payload: dict[str, Any],
+        context: PushContext | None = None,
     ) -> None:
         endpoint = self._endpoint(entity_type)
         url = self._url(endpoint.update_path, external_id=external_id)
         http.request("update", endpoint.update_method, url, json_body=payload, headers=self._headers())
 
-    def delete(self, http: RecordedHttp, *, entity_type: str, external_id: str) -> None:
+    def delete(
+        self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
+    ) -> None:
         endpoint = self._endpoint(entity_type)
         url = self._url(endpoint.delete_path, external_id=external_id)
-        try:
-            http.request("delete", endpoint.delete_method, url, headers=self._headers())
-        except ExternalError as exc:
-            if exc.http_status not in (404, 410):  # already gone is what we wanted
-                raise
+        response = http.request(
+            "delete", endpoint.delete_method, url, headers=self._headers(), allow=(404, 410)
+        )
+        if response.status_code in (404, 410):
+            http.note("Already gone: nothing to delete.")

@@ -7,6 +7,7 @@ the token or password.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.models import TimestampedModel
@@ -16,17 +17,20 @@ from portal.secrets import secret_name_validate
 class EntityType(models.TextChoices):
     POLICY = "policy", "Policy"
     TICKET_DEFINITION = "ticket_definition", "Ticket definition"
+    EVENT = "event", "Event"
 
 
 class ExternalSystem(TimestampedModel):
     class Kind(models.TextChoices):
         GENERIC_REST = "generic_rest", "Generic REST"
+        PRETIX = "pretix", "pretix"
 
     class AuthType(models.TextChoices):
         NONE = "none", "None"
         BEARER = "bearer", "Bearer token"
         BASIC = "basic", "Basic (user + password)"
         HEADER = "header", "Custom header"
+        TOKEN = "token", "API token (pretix: Authorization: Token …)"
 
     name = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.GENERIC_REST)
@@ -45,12 +49,32 @@ class ExternalSystem(TimestampedModel):
         help_text="Environment variable holding the token or password, e.g. EXTERNAL_TICKETING_TOKEN.",
     )
     timeout = models.FloatField("Timeout (seconds)", default=10.0)
+    organizer = models.SlugField(
+        "pretix organizer", max_length=100, blank=True, help_text="pretix only: the organizer's short form."
+    )
+    default_currency = models.CharField(
+        max_length=3,
+        default="EUR",
+        help_text="pretix only: a new event's currency when neither the mapping nor its tickets name one.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.PRETIX:
+            errors = {}
+            if not self.organizer:
+                errors["organizer"] = "A pretix system needs its organizer's short form."
+            if self.auth_type != self.AuthType.TOKEN:
+                errors["auth_type"] = "pretix takes an API token."
+            if not self.auth_secret_env:
+                errors["auth_secret_env"] = "Name the variable holding the pretix API token."  # noqa: S105
+            if errors:
+                raise ValidationError(errors)
 
 
 class ExternalEndpoint(TimestampedModel):
@@ -269,6 +293,7 @@ class SyncLog(models.Model):
     request_excerpt = models.TextField(blank=True)
     response_excerpt = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    note = models.TextField(blank=True, help_text="What the adapter found and did, e.g. a record recreated.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,9 +19,10 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sync.models import EntityType, ExternalEndpoint, ExternalSystem, FieldMapping
+from sync.models import EntityType, ExternalEndpoint, ExternalSystem
 from sync.sandbox.models import SandboxTicketingRecord
 from sync.sandbox.services import fault_take
+from sync.services.mapping import MappingRow, mappings_seed
 
 TOKEN_ENV = "EXTERNAL_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
@@ -106,7 +107,7 @@ def record_view(request: HttpRequest, collection: str, record_id: str) -> HttpRe
 
 
 # The default mapping the quick start syncs with; staff change it in the admin.
-DEFAULT_MAPPINGS: dict[str, list[tuple[str, str, str, str, bool]]] = {
+DEFAULT_MAPPINGS: dict[str, list[MappingRow]] = {
     EntityType.POLICY: [
         ("eventId", "event_ref", "text", "", True),
         ("name", "title", "text", "", True),
@@ -137,7 +138,7 @@ DEFAULT_MAPPINGS: dict[str, list[tuple[str, str, str, str, bool]]] = {
 
 def rest_system_configure(system: ExternalSystem, collections: dict[str, str]) -> None:
     """Give a generic REST system the sandbox-style endpoints (``<collection>/<id>``) and the
-    default mapping, each mapping validated as the admin would."""
+    default mapping."""
     for entity_type, collection in collections.items():
         ExternalEndpoint.objects.create(
             system=system,
@@ -146,21 +147,7 @@ def rest_system_configure(system: ExternalSystem, collections: dict[str, str]) -
             update_path=f"{collection}/{{external_id}}",
             delete_path=f"{collection}/{{external_id}}",
         )
-        for order, (source, target, transform, argument, required) in enumerate(
-            DEFAULT_MAPPINGS[entity_type]
-        ):
-            mapping = FieldMapping(
-                system=system,
-                entity_type=entity_type,
-                source_path=source,
-                target_field=target,
-                transform=transform,
-                argument=argument,
-                required=required,
-                order=order,
-            )
-            mapping.full_clean()
-            mapping.save()
+    mappings_seed(system, {entity_type: DEFAULT_MAPPINGS[entity_type] for entity_type in collections})
 
 
 def sandbox_ticketing_ensure() -> ExternalSystem:

@@ -194,7 +194,10 @@ def _backfill_event(
                 is not None
             ):
                 mirrored[entity_type].append(data["id"])
-    # The same push path as webhooks and resyncs; an unchanged payload makes no call.
+    # The same push path as webhooks and resyncs; an unchanged payload makes no call. The
+    # event goes first, for systems that keep events (pretix).
+    if parent is not None:
+        mirrored = {EntityType.EVENT: [parent.wix_id], **mirrored}
     workers = settings.Q_CLUSTER.get("workers", 1)
     for entity_type, wix_ids in mirrored.items():
         push_enqueue(

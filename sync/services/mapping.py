@@ -29,6 +29,25 @@ Transform = FieldMapping.Transform
 STR, INTSTR, INT, BOOL, MONEY, DATETIME, ENUM = "str", "intstr", "int", "bool", "money", "datetime", "enum"
 _COMMON = {"id": STR, "revision": INTSTR, "createdDate": DATETIME, "updatedDate": DATETIME, "eventId": STR}
 WIX_FIELDS: dict[str, dict[str, str]] = {
+    # Events V3 core fields (../shared/wix-api.md §5).
+    EntityType.EVENT: {
+        "id": STR,
+        "title": STR,
+        "slug": STR,
+        "status": ENUM,
+        "createdDate": DATETIME,
+        "updatedDate": DATETIME,
+        "dateAndTimeSettings.dateAndTimeTbd": BOOL,
+        "dateAndTimeSettings.startDate": DATETIME,
+        "dateAndTimeSettings.endDate": DATETIME,
+        "dateAndTimeSettings.timeZoneId": STR,
+        "location.name": STR,
+        "location.type": ENUM,
+        "shortDescription": STR,
+        "detailedDescription": STR,
+        "eventPageUrl": STR,
+        "registration.initialType": ENUM,
+    },
     EntityType.POLICY: {**_COMMON, "name": STR, "body": STR},
     EntityType.TICKET_DEFINITION: {
         **_COMMON,
@@ -297,3 +316,29 @@ def mapping_validate(*, entity_type: str, spec: MappingSpec) -> None:
                 errors["target_field"] = "A [*] target needs a [*] source path."
     if errors:
         raise ValidationError(errors)
+
+
+MappingRow = tuple[str, str, str, str, bool]  # source, target, transform, argument, required
+
+
+def mappings_seed(system: Any, defaults: dict[str, list[MappingRow]]) -> int:
+    """Give a system without mappings its defaults, each validated as the admin would."""
+    if FieldMapping.objects.filter(system=system).exists():
+        return 0
+    created = 0
+    for entity_type, rows in defaults.items():
+        for order, (source, target, transform, argument, required) in enumerate(rows):
+            mapping = FieldMapping(
+                system=system,
+                entity_type=entity_type,
+                source_path=source,
+                target_field=target,
+                transform=transform,
+                argument=argument,
+                required=required,
+                order=order,
+            )
+            mapping.full_clean()
+            mapping.save()
+            created += 1
+    return created

@@ -31,13 +31,16 @@ from django_q.brokers import Broker, get_broker
 
 from portal.queue import enqueue
 from portal.secrets import MissingSecret
-from sync.clients.base import CallRecord, ExternalError, RecordedHttp
+from sync.clients.base import CallRecord, ExternalError, LearnedLink, PushContext, RecordedHttp
 from sync.clients.generic_rest import GenericRestAdapter
+from sync.clients.pretix import PretixAdapter
 from sync.models import (
     EntityType,
+    Event,
     ExternalLink,
     ExternalSystem,
     FieldMapping,
+    LinkRepair,
     MirrorModel,
     OutboundWork,
     Policy,
@@ -62,12 +65,24 @@ DRAIN_TASK = "sync.tasks.push_drain_task"
 MIRRORS: dict[str, type[MirrorModel]] = {
     EntityType.POLICY: Policy,
     EntityType.TICKET_DEFINITION: TicketDefinition,
+    EntityType.EVENT: Event,
 }
-ADAPTERS = {ExternalSystem.Kind.GENERIC_REST: GenericRestAdapter}
+ADAPTERS: dict[str, Any] = {
+    ExternalSystem.Kind.GENERIC_REST: GenericRestAdapter,
+    ExternalSystem.Kind.PRETIX: PretixAdapter,
+}
 
 
 class PushOutcome:
     CREATED, UPDATED, DELETED, UNCHANGED, MISSING = "created", "updated", "deleted", "unchanged", "missing"
+    RECREATED = "recreated"
+
+
+def system_handles(system: ExternalSystem, entity_type: str, cache: PushCache | None = None) -> bool:
+    """Whether pushes of this entity type go to this system (events only where it keeps them)."""
+    adapter = (cache or PushCache()).adapter(system)
+    handles = getattr(adapter, "handles", None)
+    return handles(entity_type) if handles is not None else entity_type != EntityType.EVENT
 
 
 # --- enqueue ------------------------------------------------------------------------------
@@ -82,6 +97,8 @@ def push_enqueue(
 ) -> int:
     """Create (or join) pending work per entity and active system; queue drains on commit."""
     systems = list(systems) if systems is not None else list(ExternalSystem.objects.filter(is_active=True))
+    cache = PushCache()
+    systems = [s for s in systems if system_handles(s, entity_type, cache)]
     ids = list(dict.fromkeys(wix_ids))
     created = 0
     for system in systems:
@@ -148,6 +165,9 @@ class PushCache:
         self._specs: dict[tuple[int, str], list[MappingSpec]] = {}
         self._adapters: dict[int, Any] = {}
 
+    def targets(self, system: ExternalSystem, entity_type: str) -> set[str]:
+        return {spec.target_field.split(".")[0].split("[")[0] for spec in self.specs(system, entity_type)}
+
     def specs(self, system: ExternalSystem, entity_type: str) -> list[MappingSpec]:
         key = (system.pk, entity_type)
         if key not in self._specs:
@@ -178,6 +198,7 @@ class PushDecision:
     mirror: MirrorModel | None
     payload: dict[str, Any] | None = None
     digest: str = ""
+    context: PushContext = field(default_factory=PushContext)
 
     @property
     def calls(self) -> bool:
@@ -188,21 +209,38 @@ def push_decide(
     *, system: ExternalSystem, site: WixSite, entity_type: str, wix_id: str, cache: PushCache | None = None
 ) -> PushDecision:
     """Raises MappingError when the mapping cannot build a payload for this entity."""
+    cache = cache or PushCache()
     mirror = MIRRORS[entity_type].objects.filter(site=site, wix_id=wix_id).first()
     link = ExternalLink.objects.filter(system=system, entity_type=entity_type, wix_id=wix_id).first()
     if mirror is None:
         return PushDecision(PushOutcome.MISSING, link, mirror)
+    payload: dict[str, Any] | None = None
     if mirror.is_deleted:
         if link is None or link.deleted_at is not None:
             return PushDecision(PushOutcome.UNCHANGED, link, mirror)
-        return PushDecision("delete", link, mirror)
-    payload = entity_payload(system, entity_type, mirror.raw, cache)
-    digest = payload_hash(payload)
-    if link is None:
-        return PushDecision("create", link, mirror, payload, digest)
-    if link.deleted_at is not None or link.last_payload_hash == digest:
-        return PushDecision(PushOutcome.UNCHANGED, link, mirror, payload, digest)
-    return PushDecision("update", link, mirror, payload, digest)
+        action = "delete"
+    else:
+        payload = entity_payload(system, entity_type, mirror.raw, cache)
+        action = "create" if link is None else "update"
+    context = PushContext()
+    plan = getattr(cache.adapter(system), "plan", None)
+    if plan is not None:
+        # The adapter completes the payload from related entities (pretix: the event, the
+        # sibling policies), so the hash below covers what is really sent.
+        payload, context = plan(
+            entity_type=entity_type,
+            action=action,
+            mirror=mirror,
+            payload=payload,
+            link=link,
+            payload_of=lambda et, m: entity_payload(system, et, m.raw, cache),
+            targets=cache.targets(system, entity_type),
+        )
+    digest = payload_hash(payload) if payload is not None else ""
+    unchanged = link is not None and (link.deleted_at is not None or link.last_payload_hash == digest)
+    if action == "update" and unchanged:
+        return PushDecision(PushOutcome.UNCHANGED, link, mirror, payload, digest, context)
+    return PushDecision(action, link, mirror, payload, digest, context)
 
 
 @dataclass
@@ -251,9 +289,12 @@ def _send(job: _Job, cache: PushCache) -> None:
     adapter = cache.adapter(work.system)
     http = RecordedHttp(job.recorder, timeout=work.system.timeout)
     try:
+        context = decision.context
         if decision.action == "delete":
             assert decision.link is not None
-            adapter.delete(http, entity_type=work.entity_type, external_id=decision.link.external_id)
+            adapter.delete(
+                http, entity_type=work.entity_type, external_id=decision.link.external_id, context=context
+            )
         elif decision.action == "update":
             assert decision.link is not None and decision.payload is not None
             adapter.update(
@@ -261,20 +302,71 @@ def _send(job: _Job, cache: PushCache) -> None:
                 entity_type=work.entity_type,
                 external_id=decision.link.external_id,
                 payload=decision.payload,
+                context=context,
             )
         else:
             assert decision.payload is not None
             key = f"wix-portal:{work.system_id}:{work.entity_type}:{work.wix_id}"
             job.external_id = adapter.create(
-                http, entity_type=work.entity_type, payload=decision.payload, idempotency_key=key
+                http,
+                entity_type=work.entity_type,
+                payload=decision.payload,
+                idempotency_key=key,
+                context=context,
             )
     except Exception as exc:
         job.error = exc
 
 
+def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
+    """Store a link the adapter made or replaced on the way; True if it replaced this work's own."""
+    now = timezone.now()
+    link = ExternalLink.objects.filter(
+        system_id=work.system_id, entity_type=learned.entity_type, wix_id=learned.wix_id
+    ).first()
+    if link is None:
+        try:
+            with transaction.atomic():
+                ExternalLink.objects.create(
+                    system_id=work.system_id,
+                    site_id=work.site_id,
+                    entity_type=learned.entity_type,
+                    wix_id=learned.wix_id,
+                    external_id=learned.external_id,
+                    last_pushed_at=now,
+                )
+        except IntegrityError:
+            pass  # another push linked it a moment ago, to the same record (found by its Wix id)
+        return False
+    if link.external_id == learned.external_id or not learned.reason:
+        return False
+    # The record was deleted by hand and recreated: the one case a link's id changes
+    # without staff, so it leaves the same audit row as a repair.
+    LinkRepair.objects.create(
+        link=link,
+        old_external_id=link.external_id,
+        new_external_id=learned.external_id,
+        reason=learned.reason,
+    )
+    ExternalLink.objects.filter(pk=link.pk).update(
+        external_id=learned.external_id, deleted_at=None, last_payload_hash="", last_pushed_at=now
+    )
+    log.warning("%s", learned.reason)
+    return learned.entity_type == work.entity_type and learned.wix_id == work.wix_id
+
+
 def _record_success(job: _Job) -> str:
     work, decision, now = job.work, job.decision, timezone.now()
     assert decision is not None and decision.mirror is not None
+    replaced = False
+    for learned in decision.context.learned:
+        replaced |= _learned_store(work, learned)
+    shared = decision.context.facts.get("shared_link_ids")
+    if shared and decision.digest:
+        # Entities sent together (pretix: an event's policies, one list) are all up to date.
+        ExternalLink.objects.filter(pk__in=shared, deleted_at__isnull=True).update(
+            last_payload_hash=decision.digest, last_pushed_at=now
+        )
     if decision.action == "delete":
         ExternalLink.objects.filter(pk=decision.link.pk).update(deleted_at=now, last_pushed_at=now)  # type: ignore[union-attr]
         return PushOutcome.DELETED
@@ -285,7 +377,7 @@ def _record_success(job: _Job) -> str:
             last_pushed_revision=decision.mirror.revision,
             last_pushed_at=now,
         )
-        return PushOutcome.UPDATED
+        return PushOutcome.RECREATED if replaced else PushOutcome.UPDATED
     try:
         with transaction.atomic():
             ExternalLink.objects.create(
@@ -352,7 +444,30 @@ def _complete(job: _Job) -> str:
     except Exception as exc:
         log.error("Push of work %s crashed", work.pk, exc_info=exc)
         return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
-    return _finish(work, status=OutboundWork.Status.DONE, outcome=outcome)
+    result = _finish(work, status=OutboundWork.Status.DONE, outcome=outcome)
+    _recheck(job)
+    return result
+
+
+def _recheck(job: _Job) -> None:
+    """A payload built from sibling entities may have been stale when sent: if so, send it again.
+
+    Two workers pushing sibling policies at once each send the list they read; the later
+    answer can carry the older list. The list is read again once this push is recorded, and
+    a difference queues a push of a sibling, which sends the list as it is now.
+    """
+    assert job.decision is not None
+    work, siblings = job.work, job.decision.context.facts.get("recheck") or []
+    for wix_id in siblings[:1]:
+        fresh = push_decide(system=work.system, site=work.site, entity_type=work.entity_type, wix_id=wix_id)
+        if fresh.calls:
+            push_enqueue(
+                site=work.site,
+                entity_type=work.entity_type,
+                wix_ids=[wix_id],
+                trigger=work.trigger,
+                systems=[work.system],
+            )
 
 
 def _retry_delay(attempts: int) -> float | None:

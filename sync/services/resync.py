@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.queue import enqueue
+from sync.clients.base import ExternalError
 from sync.clients.wix import WixError
 from sync.models import (
     EntityType,
@@ -34,7 +35,7 @@ from sync.services.mirrors import (
     ticket_definition_delete_from_wix,
     ticket_definition_upsert_from_wix,
 )
-from sync.services.push import push_decide, push_enqueue
+from sync.services.push import PushCache, push_decide, push_enqueue, system_handles
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,11 @@ class EntityRef:
 
 
 def refs_of_events(events: Iterable[Event]) -> list[EntityRef]:
-    """Every policy and ticket definition (tombstones included, so deletions reach the target)."""
+    """The events, and every policy and ticket definition (tombstones included, so deletions
+    reach the target); events go only to systems that keep them."""
     refs: list[EntityRef] = []
     for event in events:
+        refs.append(EntityRef(event.site, EntityType.EVENT, event.wix_id))
         for model, entity_type in [
             (Policy, EntityType.POLICY),
             (TicketDefinition, EntityType.TICKET_DEFINITION),
@@ -114,13 +117,16 @@ def resync_plan(
     """The creates, updates and deletes a resync would make, without making them."""
     systems = list(systems) if systems is not None else list(ExternalSystem.objects.filter(is_active=True))
     rows: list[PlanRow] = []
+    cache = PushCache()
     for ref in refs:
         for system in systems:
+            if not system_handles(system, ref.entity_type, cache):
+                continue
             try:
                 decision = push_decide(
-                    system=system, site=ref.site, entity_type=ref.entity_type, wix_id=ref.wix_id
+                    system=system, site=ref.site, entity_type=ref.entity_type, wix_id=ref.wix_id, cache=cache
                 )
-            except MappingError as exc:
+            except (MappingError, ExternalError) as exc:
                 rows.append(PlanRow(system, ref, "error", error=str(exc)))
                 continue
             rows.append(
