@@ -391,8 +391,18 @@ def _record_success(job: _Job) -> str:
                 last_pushed_at=now,
             )
     except IntegrityError as exc:
+        fields = {"system_id": work.system_id, "entity_type": work.entity_type}
+        if ExternalLink.objects.filter(**fields, wix_id=work.wix_id, external_id=job.external_id).exists():
+            # Another push linked the same record a moment ago (pretix finds records by Wix id).
+            ExternalLink.objects.filter(**fields, wix_id=work.wix_id).update(
+                last_payload_hash=decision.digest,
+                last_pushed_revision=decision.mirror.revision,
+                last_pushed_at=now,
+            )
+            return PushOutcome.UPDATED
         raise ExternalError(
-            f"Created external record {job.external_id!r}, but it is already linked to another Wix entity",
+            f"Created external record {job.external_id!r}, but that record or this Wix entity is "
+            "already linked to another",
             permanent=True,
         ) from exc
     return PushOutcome.CREATED
@@ -415,6 +425,7 @@ def _complete(job: _Job) -> str:
                 request_excerpt=r.request,
                 response_excerpt=r.response,
                 error=r.error,
+                note=r.note,
                 status=SyncLog.Status.SUCCESS
                 if r.permanent is None
                 else SyncLog.Status.PERMANENT
