@@ -61,7 +61,12 @@ def entity_timeline(*, mirror: Policy | TicketDefinition) -> list[TimelineEntry]
         summary = f"{log.get_action_display()} → {log.system}: {result}"
         entries.append(
             TimelineEntry(
-                log.created_at, "push", summary, log.error, log.request_excerpt, log.response_excerpt
+                log.created_at,
+                "push",
+                summary,
+                "\n".join(text for text in (log.error, log.note) if text),
+                log.request_excerpt,
+                log.response_excerpt,
             )
         )
     return sorted(entries, key=lambda e: e.at, reverse=True)

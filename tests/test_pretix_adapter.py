@@ -26,6 +26,7 @@ from sync.services.mirrors import (
 )
 from sync.services.pretix import pretix_system_ensure
 from sync.services.push import PushCache, push_decide, push_drain, push_enqueue
+from tests.admin_forms import change_form_data
 from tests.conftest import wix_payload
 
 pytestmark = pytest.mark.django_db
@@ -742,3 +743,57 @@ def test_connection_check_names_a_bad_token_a_wrong_organizer_and_no_server(
     monkeypatch.delenv("EXTERNAL_PRETIX_TOKEN")
     [missing] = pretix_connection_check(system)
     assert missing.ok is False and "EXTERNAL_PRETIX_TOKEN" in missing.detail
+
+
+# --- admin ---------------------------------------------------------------------------------------
+def _add_form(client: Any, **fields: str) -> Any:
+    page = client.get("/admin/sync/externalsystem/add/")
+    data = change_form_data(page)
+    data.update({"name": "Box office", "kind": "pretix", "base_url": PRETIX, "timeout": "10", **fields})
+    return client.post("/admin/sync/externalsystem/add/", data)
+
+
+def test_admin_refuses_a_pretix_system_without_organizer_or_token(admin_client: Any) -> None:
+    response = _add_form(admin_client, auth_type="bearer", default_currency="EUR")
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"organizer", "auth_type", "auth_secret_env"}
+    assert not ExternalSystem.objects.exists()
+
+
+def test_admin_gives_a_new_pretix_system_the_default_mappings(admin_client: Any) -> None:
+    response = _add_form(
+        admin_client,
+        auth_type="token",
+        auth_secret_env="EXTERNAL_PRETIX_TOKEN",
+        organizer="demo",
+        default_currency="EUR",
+    )
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    system = ExternalSystem.objects.get(name="Box office")
+    assert set(system.mappings.values_list("entity_type", flat=True)) == {
+        "event",
+        "policy",
+        "ticket_definition",
+    }
+    assert system.mappings.filter(entity_type="ticket_definition", target_field="quota.size").exists()
+
+
+@responses.activate
+def test_admin_test_connection_action_reports_what_is_missing(
+    admin_client: Any, system: ExternalSystem
+) -> None:
+    responses.get(f"{API}/", json={"slug": "demo"})
+    responses.post(f"{API}/events/", status=403, json={"detail": "denied"})
+    responses.post(f"{API}/event_meta_properties/", status=400, json={})
+    responses.get(f"{API}/event_meta_properties/", json=_page({"name": "wix_event_id"}))
+    responses.get(f"{API}/events/", json=_page())
+    response = admin_client.post(
+        "/admin/sync/externalsystem/",
+        {"action": "test_connection", "_selected_action": [system.pk]},
+        follow=True,
+    )
+    shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert ("error", "pretix: Create events: missing (403)") in shown
+    assert ("success", "pretix: Event property wix_event_id: declared") in shown
+    assert ("warning", "pretix: Event permissions: checked once pretix has an event") in shown

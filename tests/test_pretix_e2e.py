@@ -28,6 +28,7 @@ from sync.services.backfill import backfill_execute, backfill_start
 from sync.services.pretix import pretix_system_ensure
 from sync.services.push import push_drain
 from sync.services.webhook_handlers import webhook_process
+from tests.browser import browser  # noqa: F401 - fixture
 from tests.pretix_server import Pretix, pretix, pretix_server  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pretix, pytest.mark.e2e]
@@ -322,3 +323,44 @@ def _send_and_process() -> None:
 def _drain_ignoring_dead() -> None:
     push_drain(budget_seconds=60)
     assert not OutboundWork.objects.filter(status="pending").exists()
+
+
+@pytest.mark.browser
+def test_staff_connect_a_pretix_in_the_admin_and_test_the_connection(
+    pretix: Pretix,  # noqa: F811
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.contrib.auth.models import User
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    monkeypatch.setenv(TOKEN_ENV, pretix.token)  # the live server runs in this process
+    User.objects.create_superuser("staff", "staff@example.com", "a-long-password-1")
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("staff")
+    browser.find_element(By.NAME, "password").send_keys("a-long-password-1")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda d: "log out" in d.page_source.lower())
+
+    browser.get(f"{live_server.url}/admin/sync/externalsystem/add/")
+    browser.find_element(By.NAME, "name").send_keys("Box office")
+    Select(browser.find_element(By.NAME, "kind")).select_by_value("pretix")
+    browser.find_element(By.NAME, "base_url").send_keys(pretix.url)
+    Select(browser.find_element(By.NAME, "auth_type")).select_by_value("token")
+    browser.find_element(By.NAME, "auth_secret_env").send_keys(TOKEN_ENV)
+    browser.find_element(By.NAME, "organizer").send_keys(pretix.organizer)
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, 10).until(lambda d: "Default pretix mappings added" in d.page_source)
+    system = ExternalSystem.objects.get(name="Box office")
+    assert system.mappings.count() == 18
+
+    browser.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{system.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("test_connection")
+    browser.find_element(By.NAME, "index").click()
+    WebDriverWait(browser, 30).until(lambda d: "Create events" in d.page_source)
+    successes = [m.text for m in browser.find_elements(By.CSS_SELECTOR, ".messagelist .success")]
+    assert "Box office: API token and organizer: Organizer 'demo'." in successes
+    assert "Box office: Create events: granted" in successes
+    assert not browser.find_elements(By.CSS_SELECTOR, ".messagelist .error")

@@ -362,9 +362,9 @@ class SyncLogAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     raw_id_fields = ["work"]
 
-    @admin.display(description="Error")
+    @admin.display(description="Error or note")
     def short_error(self, obj: SyncLog) -> str:
-        return obj.error[:120]
+        return " — ".join(text for text in (obj.error, obj.note) if text)[:160]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)

@@ -1,0 +1,92 @@
+"""pretix: the admin's "test connection", which changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sync.clients.base import RecordedHttp
+from sync.clients.pretix.adapter import PretixAdapter
+from sync.clients.pretix.planning import EVENT_META
+from sync.models import ExternalSystem
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    label: str
+    ok: bool | None  # None: could not be checked yet
+    detail: str
+
+
+class _Discard:
+    def finished(self, record: Any) -> None:
+        pass
+
+
+def pretix_connection_check(system: ExternalSystem) -> list[ConnectionCheck]:
+    """Check the token, the organizer and each permission the sync needs, changing nothing.
+
+    A permission is probed with an empty create (or settings change): pretix checks the
+    permission first and answers 403 without it, and 400 (nothing made) with it.
+    """
+    adapter = PretixAdapter(system)
+    http = RecordedHttp(_Discard(), timeout=system.timeout)
+    checks: list[ConnectionCheck] = []
+
+    def status(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = http.request(
+            "check",
+            method,
+            f"{adapter.root}/{path}",
+            json_body=body,
+            headers=adapter._headers(),
+            allow=tuple(range(300, 600)),
+        )
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    try:
+        code, _ = status("GET", "")
+    except Exception as exc:  # no secret, no connection: say so, do not crash the admin
+        return [ConnectionCheck("Reach pretix", False, str(exc))]
+    if code == 401:
+        return [ConnectionCheck("API token", False, "pretix rejected the token (401).")]
+    if code != 200:
+        return [
+            ConnectionCheck("Organizer", False, f"No access to organizer {system.organizer!r} (HTTP {code}).")
+        ]
+    checks.append(ConnectionCheck("API token and organizer", True, f"Organizer {system.organizer!r}."))
+    probes = [
+        ("Create events", "POST", "events/", {}),
+        ("Declare event properties (organizer settings)", "POST", "event_meta_properties/", {}),
+    ]
+    for label, method, path, body in probes:
+        code, _ = status(method, path, body)
+        checks.append(ConnectionCheck(label, code != 403, "granted" if code != 403 else "missing (403)"))
+    code, body = status("GET", "event_meta_properties/")
+    names = {p.get("name") for p in (body or {}).get("results") or []} if code == 200 else set()
+    checks.append(
+        ConnectionCheck(
+            f"Event property {EVENT_META}",
+            True if EVENT_META in names else None,
+            "declared" if EVENT_META in names else "not declared yet: the first push declares it",
+        )
+    )
+    code, body = status("GET", "events/")
+    slug = next((e.get("slug") for e in (body or {}).get("results") or []), None) if code == 200 else None
+    if slug is None:
+        checks.append(ConnectionCheck("Event permissions", None, "checked once pretix has an event"))
+        return checks
+    for label, method, path, probe in [
+        ("Change items and quotas", "POST", f"events/{slug}/items/", {}),
+        ("Change event settings (confirm texts)", "PATCH", f"events/{slug}/settings/", {}),
+    ]:
+        code, _ = status(method, path, probe)
+        checks.append(
+            ConnectionCheck(
+                label, code != 403, f"granted (checked on {slug})" if code != 403 else "missing (403)"
+            )
+        )
+    return checks
