@@ -364,3 +364,29 @@ def test_staff_connect_a_pretix_in_the_admin_and_test_the_connection(
     assert "Box office: API token and organizer: Organizer 'demo'." in successes
     assert "Box office: Create events: granted" in successes
     assert not browser.find_elements(By.CSS_SELECTOR, ".messagelist .error")
+
+
+def test_the_quick_start_connects_the_pretix_named_in_the_environment(
+    pretix: Pretix,  # noqa: F811
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.PORTAL_SANDBOX = True
+    settings.DEBUG = True
+    monkeypatch.setenv("PRETIX_URL", pretix.url)
+    monkeypatch.setenv("PRETIX_ORGANIZER", pretix.organizer)
+    monkeypatch.setenv(TOKEN_ENV, pretix.token)
+    out = StringIO()
+    call_command("quickstart", "--no-serve", stdout=out)
+    system = ExternalSystem.objects.get(kind="pretix")
+    assert (system.base_url, system.organizer, system.auth_secret_env) == (pretix.url, "demo", TOKEN_ENV)
+    assert "[ok] Create events: granted" in out.getvalue()
+
+    monkeypatch.setenv(TOKEN_ENV, "not-the-token")
+    with pytest.raises(Exception, match="pretix is not ready"):
+        call_command("pretix_connect", url=pretix.url, organizer="demo", stdout=out)
+    assert "[MISSING] API token: pretix rejected the token (401)." in out.getvalue()

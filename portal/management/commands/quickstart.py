@@ -35,6 +35,7 @@ class Command(BaseCommand):
             from sync.sandbox.demo import sandbox_seed
 
             site = sandbox_seed()
+            self._pretix_connect()
             if not site.backfill_runs.exists():
                 run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.QUICKSTART)
                 self.stdout.write(f"Sandbox seeded; backfill #{run.pk} queued for the worker.")
@@ -45,6 +46,19 @@ class Command(BaseCommand):
         if no_serve:
             return
         self._serve(addr)
+
+    def _pretix_connect(self) -> None:
+        """With PRETIX_URL set, sync into that pretix too (its token in EXTERNAL_PRETIX_TOKEN)."""
+        url = os.environ.get("PRETIX_URL", "")
+        if not url:
+            return
+        call_command(
+            "pretix_connect",
+            url=url,
+            organizer=os.environ.get("PRETIX_ORGANIZER", "demo"),
+            token_env="EXTERNAL_PRETIX_TOKEN",  # noqa: S106 - a variable name, not the token
+            stdout=self.stdout,
+        )
 
     def _admin_login(self) -> str:
         User = get_user_model()
