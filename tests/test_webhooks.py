@@ -183,9 +183,9 @@ def test_a_signed_but_malformed_payload_is_400_and_recorded(
 def test_an_unknown_event_type_is_stored_and_acknowledged(
     client: Client, hook_site: WixSite, django_capture_on_commit_callbacks: object
 ) -> None:
-    data = {"id": "evt-x", "entityFqdn": "wix.events.v3.event", "slug": "updated", "entityId": "ev"}
+    data = {"id": "evt-x", "entityFqdn": "wix.events.v3.event", "slug": "published", "entityId": "ev"}
     with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
-        assert post(client, sign(data, "wix.events.v3.event_updated")) == 200
+        assert post(client, sign(data, "wix.events.v3.event_event_published")) == 200
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.outcome) == ("ignored", "ignored: not handled") and queued == []
     data = {**data, "id": "evt-y", "entityFqdn": "wix.something.v9.thing"}

@@ -359,7 +359,7 @@ def entity_create(
         SandboxEntity.objects.create(
             kind=kind, wix_id=wix_id, event_wix_id=entity.get("eventId", ""), created_date=now, data=entity
         )
-        if webhooks and kind != Kind.EVENT:
+        if webhooks:
             _domain_event(kind, "created", entity, wix_id)
     return {ENTITY_KEY[kind]: entity}
 
@@ -386,7 +386,7 @@ def entity_update(
         data["updatedDate"] = _iso(timezone.now())
         row.data = _derive(kind, data, sold=sold)
         row.save(update_fields=["data", "updated_at"])
-        if webhooks and kind != Kind.EVENT:
+        if webhooks:
             _domain_event(kind, "updated", row.data, wix_id)
     return {ENTITY_KEY[kind]: row.data}
 
@@ -399,7 +399,7 @@ def entity_delete(*, kind: str, wix_id: str, webhooks: bool = True) -> None:
         # Kept (marked) rather than removed, so that staff can see what the sandbox deleted.
         row.data = {**row.data, "_deleted": _iso(timezone.now())}
         row.save(update_fields=["data", "updated_at"])
-        if webhooks and kind != Kind.EVENT:
+        if webhooks:
             _domain_event(kind, "deleted", {}, wix_id)
 
 

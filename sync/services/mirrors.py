@@ -423,10 +423,11 @@ def ticket_definition_delete_from_wix(
 def mirror_validate(*, entity_type: str, data: Any) -> None:
     """Check an entity as the upsert would, without the database (for webhooks, before the 200)."""
     entity, columns_of = {
+        "event": ("event", _event_columns),
         "policy": ("policy", _policy_columns),
         "ticket_definition": ("ticketDefinition", _ticket_definition_columns),
     }[entity_type]
     _required_str(data, "id", entity)
-    _revision(data, entity, required=True)
+    _revision(data, entity, required=entity_type != "event")  # Events V3 show no revision
     columns_of(data)
     _datetime(data, "updatedDate", entity)

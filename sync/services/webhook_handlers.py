@@ -26,6 +26,8 @@ from sync.services.mirrors import (
     MirrorDataError,
     UpsertOutcome,
     UpsertResult,
+    event_delete_from_wix,
+    event_upsert_from_wix,
     policy_delete_from_wix,
     policy_upsert_from_wix,
     ticket_definition_delete_from_wix,
@@ -96,6 +98,10 @@ def _order_confirmed(site: WixSite, data: dict[str, Any]) -> str:
 
 
 HANDLERS: dict[str, Callable[[WixSite, dict[str, Any]], str]] = {
+    # Events matter to systems that keep them (pretix): a renamed or moved event follows.
+    "event_created": _upsert_handler(EntityType.EVENT, event_upsert_from_wix),
+    "event_updated": _upsert_handler(EntityType.EVENT, event_upsert_from_wix),
+    "event_deleted": _delete_handler(EntityType.EVENT, event_delete_from_wix),
     "policy_created": _upsert_handler(EntityType.POLICY, policy_upsert_from_wix),
     "policy_updated": _upsert_handler(EntityType.POLICY, policy_upsert_from_wix),
     "policy_deleted": _delete_handler(EntityType.POLICY, policy_delete_from_wix),

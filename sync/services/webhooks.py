@@ -261,8 +261,7 @@ _ORDER_SIGNALS = (
     "reservation-updated",
 )
 IGNORED_EVENT_TYPES = frozenset(
-    [f"wix.events.v3.event_{name}" for name in ("created", "updated", "deleted")]
-    + [f"wix.events.v3.event_event_{name}" for name in _EVENT_SIGNALS]
+    [f"wix.events.v3.event_event_{name}" for name in _EVENT_SIGNALS]
     + [f"wix.events.v1.order_{name}" for name in _ORDER_SIGNALS]
 )
 
@@ -272,6 +271,8 @@ def _entity_kind(fqdn: str) -> str | None:
         return "policy"
     if fqdn.endswith("ticket_definition"):
         return "ticket_definition"
+    if fqdn.endswith(".event"):  # wix.events.v3.event, or wix.events.events.v3.event in one example
+        return "event"
     return None
 
 
