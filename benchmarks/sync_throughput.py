@@ -63,9 +63,17 @@ def peak_rss_mb(root_pid: int) -> tuple[float, float]:
 
 def seed(events: int, target_url: str) -> None:
     from sync.models import EntityType, ExternalSystem
+    from sync.sandbox.ticketing import rest_system_configure
+
+    sandbox_fill(events)
+    system = ExternalSystem.objects.create(name="Benchmark target", base_url=target_url, auth_type="none")
+    rest_system_configure(system, {EntityType.POLICY: "policies", EntityType.TICKET_DEFINITION: "tickets"})
+
+
+def sandbox_fill(events: int) -> None:
+    """N events in the Wix sandbox, each with 3 policies and 10 ticket definitions."""
     from sync.sandbox.demo import sandbox_site_ensure
     from sync.sandbox.models import SandboxEntity
-    from sync.sandbox.ticketing import rest_system_configure
 
     now = dt.datetime.now(dt.UTC)
     iso = now.isoformat().replace("+00:00", "Z")
@@ -167,8 +175,6 @@ def seed(events: int, target_url: str) -> None:
             )
     SandboxEntity.objects.bulk_create(rows, batch_size=2000)
     sandbox_site_ensure()
-    system = ExternalSystem.objects.create(name="Benchmark target", base_url=target_url, auth_type="none")
-    rest_system_configure(system, {EntityType.POLICY: "policies", EntityType.TICKET_DEFINITION: "tickets"})
 
 
 def main() -> None:

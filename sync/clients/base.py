@@ -139,6 +139,7 @@ class LearnedLink:
     wix_id: str
     external_id: str
     reason: str = ""
+    payload_hash: str = ""  # what was sent, when the record was made with its full payload
 
 
 @dataclass
@@ -148,8 +149,10 @@ class PushContext:
     facts: dict[str, Any] = field(default_factory=dict)
     learned: list[LearnedLink] = field(default_factory=list)
 
-    def learn(self, entity_type: str, wix_id: str, external_id: str, reason: str = "") -> None:
-        self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason))
+    def learn(
+        self, entity_type: str, wix_id: str, external_id: str, reason: str = "", payload_hash: str = ""
+    ) -> None:
+        self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason, payload_hash))
 
 
 PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]

@@ -333,6 +333,7 @@ def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
                     entity_type=learned.entity_type,
                     wix_id=learned.wix_id,
                     external_id=learned.external_id,
+                    last_payload_hash=learned.payload_hash,
                     last_pushed_at=now,
                 )
         except IntegrityError:

@@ -128,7 +128,7 @@ class PretixAdapter(PretixPlanner):
         if facts.get("slug"):
             return str(facts["slug"])
         slug = self._event_create(http, action, facts["wix_id"], facts["payload"])
-        context.learn(EntityType.EVENT, facts["wix_id"], slug)
+        context.learn(EntityType.EVENT, facts["wix_id"], slug, payload_hash=facts.get("payload_hash", ""))
         facts["slug"] = slug
         return slug
 

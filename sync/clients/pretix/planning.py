@@ -12,8 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 from sync.clients.base import ExternalError, PayloadOf, PushContext
-from sync.models import EntityType, Event, ExternalLink, ExternalSystem, MirrorModel, Policy, TicketDefinition
-from sync.services.mapping import MappingRow
+from sync.models import (
+    EntityType,
+    Event,
+    ExternalLink,
+    ExternalSystem,
+    FieldMapping,
+    MirrorModel,
+    Policy,
+    TicketDefinition,
+)
+from sync.services.mapping import MappingRow, payload_hash
 
 EVENT_META = "wix_event_id"
 ITEM_META = "wix_ticket_definition_id"
@@ -75,6 +84,16 @@ def _first_text(value: Any) -> str:
 class PretixPlanner:
     def __init__(self, system: ExternalSystem) -> None:
         self.system = system
+        self._targets: set[str] | None = None
+
+    def _event_targets(self) -> set[str]:
+        """The event mapping's top-level targets, read once per adapter (one drain)."""
+        if self._targets is None:
+            fields = FieldMapping.objects.filter(system=self.system, entity_type=EntityType.EVENT)
+            self._targets = {
+                f.split(".")[0].split("[")[0] for f in fields.values_list("target_field", flat=True)
+            }
+        return self._targets
 
     def handles(self, entity_type: str) -> bool:
         return entity_type in (EntityType.EVENT, EntityType.TICKET_DEFINITION, EntityType.POLICY)
@@ -139,7 +158,9 @@ class PretixPlanner:
         event = Event.objects.filter(site_id=site_id, wix_id=event_wix_id).first()
         if event is not None and not event.is_deleted:
             # Also when linked: needed to rebuild the event if it was deleted in pretix.
-            facts["payload"] = self._event_payload(event, payload_of(EntityType.EVENT, event))
+            payload = self._event_payload(event, payload_of(EntityType.EVENT, event), self._event_targets())
+            # The hash the event's own push would compute: an event made here is not sent again.
+            facts["payload"], facts["payload_hash"] = payload, payload_hash(payload)
         elif "slug" not in facts:
             raise ExternalError(
                 f"Wix event {event_wix_id} is not mirrored yet, so its pretix event cannot be made"
