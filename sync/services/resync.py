@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from portal.queue import enqueue
 from sync.clients.base import ExternalError
-from sync.clients.wix import WixError
+from sync.clients.wix import WixError, WixNotFound
 from sync.models import (
     EntityType,
     Event,
@@ -30,6 +30,8 @@ from sync.services.mapping import MappingError
 from sync.services.mirrors import (
     MirrorDataError,
     UpsertOutcome,
+    event_delete_from_wix,
+    event_upsert_from_wix,
     policy_delete_from_wix,
     policy_upsert_from_wix,
     ticket_definition_delete_from_wix,
@@ -206,6 +208,23 @@ def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> Re
 
 def _reconcile_event(client: Any, site: WixSite, event: Event) -> list[dict[str, str]]:
     healed: list[dict[str, str]] = []
+    try:
+        result = event_upsert_from_wix(site=site, data=client.get_event(event.wix_id))
+        outcome = "missed updated" if result.outcome == UpsertOutcome.UPDATED else ""
+    except WixNotFound:
+        event_delete_from_wix(site=site, wix_id=event.wix_id)
+        outcome = "missed deletion"
+    if outcome:
+        # The event itself goes to systems that keep events (pretix); its children follow below.
+        healed.append({"entity_type": EntityType.EVENT, "wix_id": event.wix_id, "healed": outcome})
+        push_enqueue(
+            site=site,
+            entity_type=EntityType.EVENT,
+            wix_ids=[event.wix_id],
+            trigger=OutboundWork.Trigger.RECONCILE,
+        )
+    if outcome == "missed deletion":
+        return healed  # Wix has no children of a deleted event to compare with
     for entity_type, (model, upsert, delete, query) in _RECONCILE.items():
         seen: set[str] = set()
         changed: list[str] = []
