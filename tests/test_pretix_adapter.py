@@ -424,7 +424,6 @@ def test_ticket_update_patches_the_item_syncs_variations_and_resizes_the_quota(
         return {"id": vid, "active": active, "meta_data": {"wix_option_id": option}}
 
     current = {"id": 31, "has_variations": True, "variations": [variation(1, "adult"), variation(2, "child")]}
-    responses.get(f"{API}/events/spring-gala/items/31/", json=current)
     item = responses.patch(f"{API}/events/spring-gala/items/31/", json=current)
     adult = responses.patch(f"{API}/events/spring-gala/items/31/variations/1/", json={})
     senior = responses.post(f"{API}/events/spring-gala/items/31/variations/", status=201, json={"id": 3})
@@ -434,11 +433,6 @@ def test_ticket_update_patches_the_item_syncs_variations_and_resizes_the_quota(
         json={"detail": "This variation cannot be deleted because it has already been ordered"},
     )
     child_off = responses.patch(f"{API}/events/spring-gala/items/31/variations/2/", json={})
-    after = {
-        "id": 31,
-        "variations": [variation(1, "adult"), variation(2, "child", False), variation(3, "senior")],
-    }
-    responses.get(f"{API}/events/spring-gala/items/31/", json=after)
     quota = responses.patch(f"{API}/events/spring-gala/quotas/7/", json={})
     wanted = [
         {
@@ -466,15 +460,34 @@ def test_ticket_update_patches_the_item_syncs_variations_and_resizes_the_quota(
     assert _body(adult.calls[0])["default_price"] == "45.00"
     assert _body(senior.calls[0])["value"] == {"en": "Senior"}
     assert _body(child_off.calls[0]) == {"active": False}
-    assert _body(quota.calls[0]) == {"name": "GA", "size": 200, "items": [31], "variations": [1, 2, 3]}
+    # The sold variation stays in the quota, off sale.
+    assert _body(quota.calls[0]) == {"name": "GA", "size": 200, "items": [31], "variations": [1, 3, 2]}
     assert context.learned == []  # ids unchanged
+    assert [c.request.method for c in responses.calls].count("GET") == 0
+
+    # Unchanged variations are not sent again.
+    same = {"id": 31, "has_variations": True, "variations": [
+        {"id": 1, "active": True, **wanted[0]}, {"id": 3, "active": True, **wanted[1]}]}  # fmt: skip
+    responses.replace(responses.PATCH, f"{API}/events/spring-gala/items/31/", json=same)
+    before = len(responses.calls)
+    adapter.update(
+        http,
+        entity_type="ticket_definition",
+        external_id="spring-gala/31/7",
+        payload=_item_payload(variations=wanted),
+        context=context,
+    )
+    assert [(c.request.method, c.request.url.split("/demo/")[1]) for c in responses.calls[before:]] == [
+        ("PATCH", "events/spring-gala/items/31/"),
+        ("PATCH", "events/spring-gala/quotas/7/"),
+    ]
 
 
 @responses.activate
 def test_an_item_deleted_in_pretix_is_recreated_and_the_new_ids_learnt_with_a_reason(
     adapter: PretixAdapter, http: RecordedHttp
 ) -> None:
-    responses.get(
+    responses.patch(
         f"{API}/events/spring-gala/items/31/", status=404, json={"detail": "No Item matches the given query."}
     )
     responses.get(f"{API}/events/spring-gala/items/", json=_page())
@@ -501,7 +514,6 @@ def test_an_item_deleted_in_pretix_is_recreated_and_the_new_ids_learnt_with_a_re
 @responses.activate
 def test_a_quota_deleted_in_pretix_is_recreated(adapter: PretixAdapter, http: RecordedHttp) -> None:
     current = {"id": 31, "has_variations": False, "variations": []}
-    responses.get(f"{API}/events/spring-gala/items/31/", json=current)
     responses.patch(f"{API}/events/spring-gala/items/31/", json=current)
     responses.patch(f"{API}/events/spring-gala/quotas/7/", status=404, json={"detail": "Not found."})
     responses.post(f"{API}/events/spring-gala/quotas/", status=201, json={"id": 8})
@@ -520,7 +532,7 @@ def test_a_quota_deleted_in_pretix_is_recreated(adapter: PretixAdapter, http: Re
 def test_an_event_deleted_in_pretix_is_recreated_before_its_item(
     adapter: PretixAdapter, http: RecordedHttp
 ) -> None:
-    responses.get(f"{API}/events/spring-gala/items/31/", status=403, json={"detail": "denied"})
+    responses.patch(f"{API}/events/spring-gala/items/31/", status=403, json={"detail": "denied"})
     responses.get(f"{API}/events/", json=_page())
     responses.post(f"{API}/events/", status=201, json={"slug": "spring-gala", "item_meta_properties": {}})
     responses.patch(f"{API}/events/spring-gala/", json={})
@@ -547,7 +559,7 @@ def test_an_event_deleted_in_pretix_is_recreated_before_its_item(
 def test_pricing_that_pretix_cannot_convert_retires_the_item_and_makes_a_new_one(
     adapter: PretixAdapter, http: RecordedHttp
 ) -> None:
-    responses.get(
+    responses.patch(
         f"{API}/events/spring-gala/items/31/", json={"id": 31, "has_variations": False, "variations": []}
     )
     retire = responses.delete(f"{API}/events/spring-gala/items/31/", status=204)
@@ -681,7 +693,7 @@ def test_through_the_push_path_a_recreated_item_replaces_its_link_with_an_audit_
     link = ExternalLink.objects.create(
         system=system, site=site, entity_type="ticket_definition", wix_id=TD["id"], external_id="gala/31/7"
     )
-    responses.get(f"{API}/events/gala/items/31/", status=404, json={"detail": "Not found."})
+    responses.patch(f"{API}/events/gala/items/31/", status=404, json={"detail": "Not found."})
     responses.get(f"{API}/events/gala/items/", json=_page())
     responses.post(f"{API}/events/gala/items/", status=201, json={"id": 40, "variations": []})
     responses.get(f"{API}/events/gala/quotas/", json=_page())

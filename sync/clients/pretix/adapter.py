@@ -167,12 +167,8 @@ class PretixAdapter(PretixPlanner):
                 return quota
         return None
 
-    def _quota_body(self, payload: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **payload["quota"],
-            "items": [item["id"]],
-            "variations": [v["id"] for v in item.get("variations") or []],
-        }
+    def _quota_body(self, payload: dict[str, Any], item_id: int, variation_ids: list[int]) -> dict[str, Any]:
+        return {**payload["quota"], "items": [item_id], "variations": variation_ids}
 
     def _item_create(self, http: RecordedHttp, action: str, slug: str, payload: dict[str, Any]) -> ItemRef:
         """Create the item and its quota, or adopt what an interrupted earlier push made."""
@@ -180,55 +176,69 @@ class PretixAdapter(PretixPlanner):
         item = self._item_find(http, action, slug, wix_id)
         if item is None:
             item = self._call(http, action, "POST", f"events/{slug}/items/", _without(payload, "quota"))
+            variation_ids = [int(v["id"]) for v in item.get("variations") or []]
         else:
             http.note(f"pretix already has item {item['id']} for this ticket definition: adopted.")
-            item = self._item_patch(http, action, slug, item, payload)
+            item = self._item_patch(http, action, slug, item["id"], payload)
+            variation_ids = self._variations_sync(http, action, slug, item, payload)
+        body = self._quota_body(payload, int(item["id"]), variation_ids)
         quota = self._quota_for(http, action, slug, item["id"])
         if quota is None:
-            quota = self._call(
-                http, action, "POST", f"events/{slug}/quotas/", self._quota_body(payload, item)
-            )
+            quota = self._call(http, action, "POST", f"events/{slug}/quotas/", body)
         else:
-            self._call(
-                http, action, "PATCH", f"events/{slug}/quotas/{quota['id']}/", self._quota_body(payload, item)
-            )
+            self._call(http, action, "PATCH", f"events/{slug}/quotas/{quota['id']}/", body)
         return ItemRef(slug, int(item["id"]), int(quota["id"]))
 
     def _item_patch(
+        self,
+        http: RecordedHttp,
+        action: str,
+        slug: str,
+        item_id: int,
+        payload: dict[str, Any],
+        allow: tuple[int, ...] = (),
+    ) -> Any:
+        """PATCH the item's own fields (pretix takes variations apart); None if it is gone (404)."""
+        path = f"events/{slug}/items/{item_id}/"
+        return self._call(http, action, "PATCH", path, _without(payload, "quota", "variations"), allow=allow)
+
+    def _variations_sync(
         self, http: RecordedHttp, action: str, slug: str, item: dict[str, Any], payload: dict[str, Any]
-    ) -> dict[str, Any]:
-        """PATCH the item's own fields, then bring its variations in line (pretix takes those apart)."""
-        patched = self._call(
-            http,
-            action,
-            "PATCH",
-            f"events/{slug}/items/{item['id']}/",
-            _without(payload, "quota", "variations"),
-        )
+    ) -> list[int]:
+        """Bring the variations in line with Wix's pricing options (matched by option id).
+
+        Only what differs is sent. A variation pretix refuses to delete (it was sold) is taken
+        off sale and stays in the quota. Returns the ids the item's quota should cover.
+        """
         wanted = {v["meta_data"][OPTION_META]: v for v in payload.get("variations") or []}
-        current = {(v.get("meta_data") or {}).get(OPTION_META): v for v in patched.get("variations") or []}
+        current = {(v.get("meta_data") or {}).get(OPTION_META): v for v in item.get("variations") or []}
         base = f"events/{slug}/items/{item['id']}/variations/"
+        ids: list[int] = []
         for key, variation in wanted.items():
-            if key in current:
-                self._call(http, action, "PATCH", f"{base}{current[key]['id']}/", variation)
-            else:
-                self._call(http, action, "POST", base, variation)
+            have = current.get(key)
+            if have is None:
+                ids.append(int(self._call(http, action, "POST", base, variation)["id"]))
+                continue
+            if any(have.get(field) != value for field, value in variation.items() if field != "meta_data"):
+                self._call(http, action, "PATCH", f"{base}{have['id']}/", variation)
+            ids.append(int(have["id"]))
         for key, variation in current.items():
-            if key not in wanted:
-                self._call(http, action, "DELETE", f"{base}{variation['id']}/", allow=(403, 404))
-                if http.last is not None and http.last.http_status == 403 and variation.get("active"):
-                    # Sold already (pretix keeps it): take it off sale instead.
+            if key in wanted:
+                continue
+            self._call(http, action, "DELETE", f"{base}{variation['id']}/", allow=(403, 404))
+            if http.last is not None and http.last.http_status == 403:
+                http.note("pretix keeps sold variations: taken off sale instead.")
+                if variation.get("active"):
                     self._call(http, action, "PATCH", f"{base}{variation['id']}/", {"active": False})
-        if wanted.keys() != current.keys():
-            patched = self._call(http, action, "GET", f"events/{slug}/items/{item['id']}/")
-        return patched
+                ids.append(int(variation["id"]))
+        return ids
 
     def _item_update(
         self, http: RecordedHttp, action: str, ref: ItemRef, payload: dict[str, Any], context: PushContext
     ) -> ItemRef:
         slug = ref.slug
         try:
-            item = self._call(http, action, "GET", f"events/{slug}/items/{ref.item_id}/", allow=(404,))
+            item = self._item_patch(http, action, slug, ref.item_id, payload, allow=(404,))
         except ExternalError as exc:
             slug = self._event_recreate(http, action, context, exc)
             item = None
@@ -243,15 +253,12 @@ class PretixAdapter(PretixPlanner):
             http.note(reason)
             context.learn(EntityType.TICKET_DEFINITION, payload["meta_data"][ITEM_META], str(new), reason)
             return new
-        item = self._item_patch(http, action, slug, item, payload)
-        quota_path = f"events/{slug}/quotas/{ref.quota_id}/"
-        if (
-            self._call(http, action, "PATCH", quota_path, self._quota_body(payload, item), allow=(404,))
-            is None
-        ):
-            quota = self._call(
-                http, action, "POST", f"events/{slug}/quotas/", self._quota_body(payload, item)
-            )
+        body = self._quota_body(
+            payload, ref.item_id, self._variations_sync(http, action, slug, item, payload)
+        )
+        self._call(http, action, "PATCH", f"events/{slug}/quotas/{ref.quota_id}/", body, allow=(404,))
+        if http.last is not None and http.last.http_status == 404:
+            quota = self._call(http, action, "POST", f"events/{slug}/quotas/", body)
             new = ItemRef(slug, ref.item_id, int(quota["id"]))
             reason = (
                 f"pretix quota {ref.quota_id} of item {ref.item_id} was gone; recreated as {new.quota_id}"
