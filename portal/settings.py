@@ -90,7 +90,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "portal.sqlite3",
+            "NAME": str(DATA_DIR / "portal.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web server read while a worker writes; IMMEDIATE takes the write
                 # lock at BEGIN so two writers queue on `timeout` instead of failing mid-transaction.

@@ -163,7 +163,8 @@ class ExternalSystemAdmin(admin.ModelAdmin):
                 continue  # an empty extra row
             if not form.is_valid():
                 errors += [
-                    f"Row {index + 1}, {field}: {' '.join(msgs)}" for field, msgs in form.errors.items()
+                    f"Row {index + 1}, {field}: {' '.join(map(str, msgs))}"
+                    for field, msgs in form.errors.items()
                 ]
                 continue
             data = form.cleaned_data
@@ -193,8 +194,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
 class LinkRepairInline(admin.TabularInline):
     model = LinkRepair
     extra = 0
-    fields = ["created_at", "user", "old_external_id", "new_external_id", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "user", "old_external_id", "new_external_id", "reason")
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -371,7 +371,7 @@ class SyncLogAdmin(ReadOnlyAdmin):
         # Bodies are only read on the detail page.
         return (
             qs.defer("request_excerpt", "response_excerpt")
-            if request.resolver_match.url_name.endswith("changelist")
+            if request.resolver_match and (request.resolver_match.url_name or "").endswith("changelist")
             else qs
         )
 

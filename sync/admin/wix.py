@@ -152,7 +152,7 @@ class EventAdmin(MirrorAdmin):
         return request.user.has_perm("sync.add_backfillrun")
 
 
-class TimelineMixin:
+class TimelineMirrorAdmin(MirrorAdmin):
     """A mirror's history on its page: webhooks, pushes with request and response, mirror changes."""
 
     readonly_fields = ["timeline", "raw_json"]
@@ -164,7 +164,7 @@ class TimelineMixin:
 
 
 @admin.register(Policy)
-class PolicyAdmin(TimelineMixin, MirrorAdmin):
+class PolicyAdmin(TimelineMirrorAdmin):
     list_display = ["name", "event", "revision", "wix_id", "is_tombstone", "wix_updated_date"]
     list_select_related = ["site", "event"]
     list_filter = ["site", TombstoneFilter]
@@ -173,7 +173,7 @@ class PolicyAdmin(TimelineMixin, MirrorAdmin):
 
 
 @admin.register(TicketDefinition)
-class TicketDefinitionAdmin(TimelineMixin, MirrorAdmin):
+class TicketDefinitionAdmin(TimelineMirrorAdmin):
     list_display = [
         "name",
         "event",

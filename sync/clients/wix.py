@@ -113,7 +113,7 @@ def wix_error_from_response(response: requests.Response) -> WixError:
     code = None
     if isinstance(body, dict):
         message = str(body.get("message") or "")
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        details: dict[str, Any] = body["details"] if isinstance(body.get("details"), dict) else {}
         app_error = details.get("applicationError")
         if isinstance(app_error, dict):
             code = app_error.get("code") or None

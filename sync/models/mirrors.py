@@ -6,9 +6,14 @@ exist so that the admin can filter and sort without reading JSON.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
 from django.db import models
 
 from portal.models import TimestampedModel
+
+if TYPE_CHECKING:
+    from sync.models.sites import WixSite
 
 
 class MirrorModel(TimestampedModel):
@@ -20,6 +25,13 @@ class MirrorModel(TimestampedModel):
     wix_updated_date = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+
+    # Each concrete mirror declares its own ``site`` (its own reverse name); the services
+    # handle the three alike, so the type says they all have one.
+    objects: ClassVar[models.Manager[Any]] = models.Manager()
+    if TYPE_CHECKING:
+        site: WixSite
+        site_id: int
 
     class Meta:
         abstract = True

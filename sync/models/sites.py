@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -91,7 +93,7 @@ class WixSite(TimestampedModel):
             auth = WixAuth(
                 app_id=self.app_id, app_secret=secret_read(self.app_secret_env), instance_id=self.instance_id
             )
-        options = {
+        options: dict[str, Any] = {
             "site_id": self.site_id,
             "auth": auth,
             "base_url": self.api_base_url or settings.WIX_API_BASE_URL,

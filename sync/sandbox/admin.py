@@ -25,11 +25,10 @@ from sync.sandbox.services import SandboxError, entity_create, entity_delete, en
 
 
 class EntityForm(forms.ModelForm):
-    data = forms.JSONField(widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField"}))
-
     class Meta:
         model = SandboxEntity
         fields = ["data"]
+        widgets = {"data": forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField"})}
 
 
 class SandboxEntityAdmin(admin.ModelAdmin):

@@ -33,12 +33,21 @@ MAX_POLICIES_PER_EVENT = 3  # Wix: POLICIES_LIMIT_REACHED on the 4th
 MAX_TICKET_DEFINITIONS_PER_EVENT = 100
 Kind = SandboxEntity.Kind
 
-FQDN = {
+FQDN: dict[str, str] = {
     Kind.POLICY: "wix.events.v2.policy",
     Kind.TICKET_DEFINITION: "wix.events.v3.ticket_definition",
     Kind.EVENT: "wix.events.v3.event",
 }
-ENTITY_KEY = {Kind.EVENT: "event", Kind.POLICY: "policy", Kind.TICKET_DEFINITION: "ticketDefinition"}
+ENTITY_KEY: dict[str, str] = {
+    Kind.EVENT: "event",
+    Kind.POLICY: "policy",
+    Kind.TICKET_DEFINITION: "ticketDefinition",
+}
+LIST_KEY: dict[str, str] = {
+    Kind.EVENT: "events",
+    Kind.POLICY: "policies",
+    Kind.TICKET_DEFINITION: "ticketDefinitions",
+}
 
 
 class SandboxError(Exception):
@@ -225,7 +234,7 @@ def entity_query(*, kind: str, body: dict[str, Any]) -> dict[str, Any]:
             entities = entities.filter(**{column: condition["$eq"]})
     rows = [e.data for e in entities.order_by("created_date", "wix_id") if _matches(e.data, filter_)]
     page = [_strip(kind, data, fields) for data in rows[offset : offset + limit]]
-    key = {Kind.EVENT: "events", Kind.POLICY: "policies", Kind.TICKET_DEFINITION: "ticketDefinitions"}[kind]
+    key = LIST_KEY[kind]
     meta: dict[str, Any] = {"count": len(page), "offset": offset, "tooManyToCount": False}
     if isinstance(cursor_paging, dict):
         more = offset + limit < len(rows)
@@ -411,7 +420,7 @@ def order_place(
         raise SandboxError(400, "INVALID_ARGUMENT", "quantities must be positive integers", field="tickets")
     now = timezone.now()
     number = uuid.uuid4().hex[:12].upper()
-    tickets = []
+    tickets: list[dict[str, Any]] = []
     with transaction.atomic():
         for td_id, quantity in quantities.items():
             row = (

@@ -14,8 +14,8 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sync.sandbox.services import (
+    ENTITY_KEY,
     SANDBOX_SITE_ID,
-    Kind,
     SandboxError,
     entity_create,
     entity_delete,
@@ -57,11 +57,12 @@ def wix_endpoint(view: Callable[..., dict[str, Any]]) -> Callable[..., JsonRespo
             raise Http404("The sandbox is off.")
         fault = fault_take(request.path)
         if fault is not None:
-            body = SandboxError(
+            error = SandboxError(
                 fault.status, fault.code or "INJECTED", fault.message or "Injected fault"
             ).body()
             response = JsonResponse(
-                body if fault.status < 500 else {"message": fault.message, "details": {}}, status=fault.status
+                error if fault.status < 500 else {"message": fault.message, "details": {}},
+                status=fault.status,
             )
             if fault.retry_after is not None:
                 response["Retry-After"] = str(fault.retry_after)
@@ -107,7 +108,7 @@ def collection(kind: str) -> Callable[..., JsonResponse]:
     def view(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
         if request.method != "POST":
             raise SandboxError(405, "METHOD_NOT_ALLOWED", "Use POST")
-        key = {Kind.EVENT: "event", Kind.POLICY: "policy", Kind.TICKET_DEFINITION: "ticketDefinition"}[kind]
+        key = ENTITY_KEY[kind]
         if not isinstance(body.get(key), dict):
             raise SandboxError(400, "INVALID_ARGUMENT", f"{key} is required", field=key)
         return entity_create(kind=kind, data=body[key])
@@ -128,7 +129,7 @@ def query(kind: str) -> Callable[..., JsonResponse]:
 def item(kind: str) -> Callable[..., JsonResponse]:
     @wix_endpoint
     def view(request: HttpRequest, body: dict[str, Any], wix_id: str) -> dict[str, Any]:
-        key = {Kind.EVENT: "event", Kind.POLICY: "policy", Kind.TICKET_DEFINITION: "ticketDefinition"}[kind]
+        key = ENTITY_KEY[kind]
         if request.method == "GET":
             return entity_get(kind=kind, wix_id=wix_id, fields=request.GET.getlist("fields"))
         if request.method == "PATCH":

@@ -175,7 +175,7 @@ def _backfill_event(
     result = progress.apply(
         f"event {event_id}", functools.partial(event_upsert_from_wix, site=site, data=event)
     )
-    parent = result.mirror if result is not None else None
+    parent = result.mirror if result is not None and isinstance(result.mirror, Event) else None
     try:
         policies, ticket_definitions = children.result()
     except (WixClientError, WixMalformedResponse) as exc:
@@ -199,10 +199,10 @@ def _backfill_event(
     if parent is not None:
         mirrored = {EntityType.EVENT: [parent.wix_id], **mirrored}
     workers = settings.Q_CLUSTER.get("workers", 1)
-    for entity_type, wix_ids in mirrored.items():
+    for kind, wix_ids in mirrored.items():
         push_enqueue(
             site=site,
-            entity_type=entity_type,
+            entity_type=kind,
             wix_ids=wix_ids,
             trigger=OutboundWork.Trigger.BACKFILL,
             drains=workers,

@@ -313,7 +313,7 @@ def _mirror_upsert_once(
             )
         previous: dict[str, Any] = mirror.raw if mirror is not None else {}
         if mirror is None:
-            mirror = model(site=site, wix_id=wix_id, raw=data, **fields)
+            mirror = model(site=site, wix_id=wix_id, raw=data, **fields)  # type: ignore[misc]
             outcome = UpsertOutcome.CREATED
         else:
             mirror.raw = data

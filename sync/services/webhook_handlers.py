@@ -129,6 +129,7 @@ def webhook_process(*, delivery_id: int) -> str:
     if claimed != 1:
         return "duplicate"
     delivery = WebhookDelivery.objects.select_related("site").get(pk=delivery_id)
+    assert delivery.site is not None  # only deliveries verified against a site are processed
     payload = delivery.payload or {}
     handler = HANDLERS[webhook_route(payload.get("eventType", ""), payload.get("data") or {}) or ""]
     status, error, outcome = WebhookDelivery.Status.PROCESSED, "", ""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -107,6 +108,9 @@ def webhook_verify(body: bytes) -> tuple[WixSite, dict[str, Any]]:
             log.warning("Site %s has an unreadable webhook public key", site.pk)
             continue
         try:
+            if not isinstance(key, RSAPublicKey):
+                log.warning("Site %s has a webhook public key that is not RSA", site.pk)
+                continue
             claims = jwt.decode(
                 body, key, algorithms=["RS256"], leeway=leeway, options={"require": ["exp", "iat", "data"]}
             )

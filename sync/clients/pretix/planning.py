@@ -126,7 +126,7 @@ class PretixPlanner:
     def _event_payload(
         self, event: Event, payload: dict[str, Any], targets: set[str] | None = None
     ) -> dict[str, Any]:
-        body = {key: None for key in NULLABLE[EntityType.EVENT] & (targets or set())}
+        body: dict[str, Any] = {key: None for key in NULLABLE[EntityType.EVENT] & (targets or set())}
         body.update(payload)
         body["slug"] = pretix_slug(payload.get("slug") or event.slug, event.wix_id)
         body["meta_data"] = {**(payload.get("meta_data") or {}), EVENT_META: event.wix_id}
@@ -189,12 +189,12 @@ class PretixPlanner:
         return {"confirm_texts": [t for t in texts if t]}
 
     def _item_payload(self, td: MirrorModel, payload: dict[str, Any], targets: set[str]) -> dict[str, Any]:
-        body = {key: None for key in NULLABLE[EntityType.TICKET_DEFINITION] & targets}
+        body: dict[str, Any] = {key: None for key in NULLABLE[EntityType.TICKET_DEFINITION] & targets}
         body.update(payload)
         body.setdefault("active", True)
         body["meta_data"] = {**(body.get("meta_data") or {}), ITEM_META: td.wix_id}
         options = ((td.raw.get("pricingMethod") or {}).get("pricingOptions") or {}).get("optionDetails") or []
-        variations = [v for v in body.get("variations") or [] if isinstance(v, dict)]
+        variations: list[dict[str, Any]] = [v for v in body.get("variations") or [] if isinstance(v, dict)]
         for position, variation in enumerate(variations):
             option = options[position] if position < len(options) else {}
             variation["position"] = position
@@ -214,7 +214,7 @@ class PretixPlanner:
         if body.get("default_price") is None:
             prices = [Decimal(str(v["default_price"])) for v in variations if v.get("default_price")]
             body["default_price"] = str(min(prices)) if prices else "0.00"
-        quota = body.get("quota") if isinstance(body.get("quota"), dict) else {}
+        quota: dict[str, Any] = body["quota"] if isinstance(body.get("quota"), dict) else {}
         body["quota"] = {"name": quota.get("name") or _first_text(body.get("name")) or td.wix_id, **quota}
         body["quota"].setdefault("size", None)  # no Wix limit: unlimited
         return body
