@@ -5,15 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sync.models import (
-    EntityType,
-    MirrorChange,
-    OutboundWork,
-    Policy,
-    SyncLog,
-    TicketDefinition,
-    WebhookDelivery,
-)
+from sync.models import MirrorChange, MirrorModel, OutboundWork, SyncLog, WebhookDelivery
+from sync.services.mirrors import ENTITY_TYPE_OF
 
 TIMELINE_LIMIT = 50
 
@@ -28,8 +21,8 @@ class TimelineEntry:
     response: str = ""
 
 
-def entity_timeline(*, mirror: Policy | TicketDefinition) -> list[TimelineEntry]:
-    entity_type = EntityType.POLICY if isinstance(mirror, Policy) else EntityType.TICKET_DEFINITION
+def entity_timeline(*, mirror: MirrorModel) -> list[TimelineEntry]:
+    entity_type = ENTITY_TYPE_OF[type(mirror)]
     entries: list[TimelineEntry] = []
     changes = MirrorChange.objects.filter(entity_type=entity_type, wix_id=mirror.wix_id, site=mirror.site)
     for change in changes[:TIMELINE_LIMIT]:

@@ -809,3 +809,31 @@ def test_admin_test_connection_action_reports_what_is_missing(
     assert ("error", "pretix: Create events: missing (403)") in shown
     assert ("success", "pretix: Event property wix_event_id: declared") in shown
     assert ("warning", "pretix: Event permissions: checked once pretix has an event") in shown
+
+
+def test_an_event_page_shows_its_timeline_with_pushes_to_pretix(
+    admin_client: Any, site: Any, system: ExternalSystem
+) -> None:
+    from sync.models import Event
+
+    event_upsert_from_wix(site=site, data=EVENT)
+    work = OutboundWork.objects.create(
+        system=system, site=site, entity_type="event", wix_id=EVENT_ID, trigger="backfill", status="done"
+    )
+    SyncLog.objects.create(
+        work=work,
+        system=system,
+        entity_type="event",
+        wix_id=EVENT_ID,
+        trigger="backfill",
+        action="create",
+        status="success",
+        http_status=201,
+        duration_ms=80,
+        note="Declared the organizer's event property wix_event_id.",
+    )
+    event = Event.objects.get()
+    page = admin_client.get(f"/admin/sync/event/{event.pk}/change/").content.decode()
+    assert "Create → pretix: 201 Success (80 ms)" in page
+    assert "Declared the organizer&#x27;s event property wix_event_id." in page
+    assert "Mirror created" in page

@@ -127,8 +127,19 @@ class MirrorAdmin(ReadOnlyAdmin):
         return obj.deleted_at is not None
 
 
+class TimelineMirrorAdmin(MirrorAdmin):
+    """A mirror's history on its page: webhooks, pushes with request and response, mirror changes."""
+
+    readonly_fields = ["timeline", "raw_json"]
+    actions = [_resync_mirrors, _dry_run_mirrors]
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Event | Policy | TicketDefinition) -> str:
+        return render_to_string("admin/sync/timeline.html", {"entries": entity_timeline(mirror=obj)})
+
+
 @admin.register(Event)
-class EventAdmin(MirrorAdmin):
+class EventAdmin(TimelineMirrorAdmin):
     list_display = ["title", "site", "status", "start_date", "wix_id", "is_tombstone", "updated_at"]
     list_filter = ["site", "status", TombstoneFilter]
     search_fields = ["title", "slug", "wix_id"]
@@ -150,17 +161,6 @@ class EventAdmin(MirrorAdmin):
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.add_backfillrun")
-
-
-class TimelineMirrorAdmin(MirrorAdmin):
-    """A mirror's history on its page: webhooks, pushes with request and response, mirror changes."""
-
-    readonly_fields = ["timeline", "raw_json"]
-    actions = [_resync_mirrors, _dry_run_mirrors]
-
-    @admin.display(description="Timeline")
-    def timeline(self, obj: Policy | TicketDefinition) -> str:
-        return render_to_string("admin/sync/timeline.html", {"entries": entity_timeline(mirror=obj)})
 
 
 @admin.register(Policy)
