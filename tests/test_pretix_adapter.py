@@ -789,6 +789,8 @@ def test_admin_gives_a_new_pretix_system_the_default_mappings(admin_client: Any)
         "ticket_definition",
     }
     assert system.mappings.filter(entity_type="ticket_definition", target_field="quota.size").exists()
+    page = admin_client.get(f"/admin/sync/externalsystem/{system.pk}/change/").content.decode()
+    assert 'name="mappings-TOTAL_FORMS"' in page and 'name="endpoints-TOTAL_FORMS"' not in page
 
 
 @responses.activate

@@ -82,6 +82,14 @@ class ExternalSystemAdmin(admin.ModelAdmin):
     ]
     actions = ["test_connection"]
 
+    def get_inlines(
+        self, request: HttpRequest, obj: ExternalSystem | None
+    ) -> list[type[admin.options.InlineModelAdmin]]:
+        """pretix needs no endpoints: the adapter knows its API."""
+        if obj is not None and obj.kind == ExternalSystem.Kind.PRETIX:
+            return [FieldMappingInline]
+        return list(self.inlines)
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         system = form.instance
