@@ -839,3 +839,29 @@ def test_an_event_page_shows_its_timeline_with_pushes_to_pretix(
     assert "Create → pretix: 201 Success (80 ms)" in page
     assert "Declared the organizer&#x27;s event property wix_event_id." in page
     assert "Mirror created" in page
+
+
+@responses.activate
+def test_lists_are_read_page_by_page_and_a_non_json_answer_is_retried(
+    adapter: PretixAdapter, http: RecordedHttp
+) -> None:
+    mine = {"id": 99, "meta_data": {"wix_ticket_definition_id": TD["id"]}, "variations": []}
+    page_one = {**_page({"id": 1, "meta_data": {}}), "next": f"{API}/events/e/items/?page=2"}
+    responses.get(
+        f"{API}/events/e/items/", json=page_one, match=[matchers.query_param_matcher({"page": "1"})]
+    )
+    responses.get(
+        f"{API}/events/e/items/", json=_page(mine), match=[matchers.query_param_matcher({"page": "2"})]
+    )
+    assert adapter._item_find(http, "create", "e", TD["id"]) == mine
+
+    responses.patch(f"{API}/events/e/settings/", status=200, body="<html>proxy page</html>")
+    with pytest.raises(ExternalError, match="not JSON") as error:
+        adapter.update(
+            http,
+            entity_type="policy",
+            external_id="x",
+            payload={"confirm_texts": []},
+            context=_facts(slug="e"),
+        )
+    assert error.value.permanent is False
