@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ PRETIX_URL = f"http://127.0.0.1:{os.environ.get('PRETIX_PORT', '8345')}"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from procs import spawn, stop  # noqa: E402
 from sync_throughput import free_port, peak_rss_mb, sandbox_fill, wait_for  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def main() -> None:
     )
 
     bin_dir = Path(sys.executable).parent
-    web = subprocess.Popen(
+    web = spawn(
         [
             str(bin_dir / "gunicorn"),
             "portal.wsgi",
@@ -132,7 +132,7 @@ def main() -> None:
     processes = [web]
     try:
         wait_for(f"http://127.0.0.1:{web_port}/healthz")
-        cluster = subprocess.Popen(
+        cluster = spawn(
             [sys.executable, "manage.py", "qcluster"],
             env=env,
             cwd=ROOT,
@@ -154,13 +154,7 @@ def main() -> None:
         drain_wait(entities, args.timeout)
         second_calls = SyncLog.objects.count() - calls
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(reversed(processes))
 
     states = dict(
         OutboundWork.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")

@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from procs import spawn, stop  # noqa: E402
 
 
 def free_port() -> int:
@@ -224,11 +226,11 @@ def main() -> None:
 
     bin_dir = Path(sys.executable).parent
     processes = [
-        subprocess.Popen(
+        spawn(
             [sys.executable, str(ROOT / "benchmarks/slow_target.py"), str(target_port), str(args.delay_ms)],
             env=env,
         ),
-        subprocess.Popen(
+        spawn(
             [
                 str(bin_dir / "gunicorn"),
                 "portal.wsgi",
@@ -248,7 +250,7 @@ def main() -> None:
     try:
         wait_for(f"http://127.0.0.1:{target_port}/stats")
         wait_for(f"http://127.0.0.1:{web_port}/healthz")
-        cluster = subprocess.Popen(
+        cluster = spawn(
             [sys.executable, "manage.py", "qcluster"],
             env=env,
             cwd=ROOT,
@@ -275,13 +277,7 @@ def main() -> None:
         worker_peak, cluster_peak = peak_rss_mb(cluster.pid)
         stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{target_port}/stats").read())
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(reversed(processes))
 
     run.refresh_from_db()
     states = dict(

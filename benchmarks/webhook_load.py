@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from procs import spawn, stop  # noqa: E402
+
 from benchmarks.sync_throughput import free_port, wait_for  # noqa: E402
 
 
@@ -199,7 +202,7 @@ def main() -> None:
     )
 
     bin_dir = Path(sys.executable).parent
-    server = subprocess.Popen(
+    server = spawn(
         [
             str(bin_dir / "gunicorn"),
             "portal.wsgi",
@@ -258,7 +261,7 @@ def main() -> None:
         # Exactly once: the workers process everything stored (the server stays up: Order
         # Confirmed reads the sandbox's Wix API, and pushes go to its ticketing API).
         started = time.monotonic()
-        cluster = subprocess.Popen(
+        cluster = spawn(
             [sys.executable, "manage.py", "qcluster"],
             env=env,
             cwd=ROOT,
@@ -273,12 +276,10 @@ def main() -> None:
             ):
                 time.sleep(1)
         finally:
-            cluster.send_signal(signal.SIGTERM)
-            cluster.wait(timeout=30)
+            stop([cluster], grace=30)
         print(f"processing took {time.monotonic() - started:.0f} s")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
+        stop([server])
 
     offered = set(bodies[: sum(r["sent"] for r in results)])
     stored = WebhookDelivery.objects.count()
