@@ -374,6 +374,8 @@ def test_ticket_create_makes_item_and_quota_and_links_both_ids(
     )
     assert external_id == "spring-gala/31/7"
     assert "quota" not in _body(item.calls[0])
+    # A new item cannot have a quota yet: no look-up.
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "POST"]
     assert _body(quota.calls[0]) == {"name": "GA", "size": 200, "items": [31], "variations": []}
 
 

@@ -174,6 +174,7 @@ class PretixAdapter(PretixPlanner):
         """Create the item and its quota, or adopt what an interrupted earlier push made."""
         wix_id = payload["meta_data"][ITEM_META]
         item = self._item_find(http, action, slug, wix_id)
+        adopted = item is not None
         if item is None:
             item = self._call(http, action, "POST", f"events/{slug}/items/", _without(payload, "quota"))
             variation_ids = [int(v["id"]) for v in item.get("variations") or []]
@@ -182,7 +183,8 @@ class PretixAdapter(PretixPlanner):
             item = self._item_patch(http, action, slug, item["id"], payload)
             variation_ids = self._variations_sync(http, action, slug, item, payload)
         body = self._quota_body(payload, int(item["id"]), variation_ids)
-        quota = self._quota_for(http, action, slug, item["id"])
+        # Only an adopted item can already have a quota; a new one cannot.
+        quota = self._quota_for(http, action, slug, item["id"]) if adopted else None
         if quota is None:
             quota = self._call(http, action, "POST", f"events/{slug}/quotas/", body)
         else:
