@@ -25,7 +25,7 @@ from sync.services.mirrors import (
     ticket_definition_upsert_from_wix,
 )
 from sync.services.pretix import pretix_system_ensure
-from sync.services.push import PushCache, push_decide, push_drain, push_enqueue
+from sync.services.push import PushCache, push_decide, push_drain, push_enqueue, work_execute
 from tests.admin_forms import change_form_data
 from tests.conftest import wix_payload
 
@@ -867,3 +867,55 @@ def test_lists_are_read_page_by_page_and_a_non_json_answer_is_retried(
             context=_facts(slug="e"),
         )
     assert error.value.permanent is False
+
+
+@responses.activate
+def test_a_policy_list_read_before_a_sibling_changed_is_sent_again(site: Any, system: ExternalSystem) -> None:
+    """Two policies of one event pushed at once: the list sent first can be stale by the time
+    pretix has it. The push reads the list again after recording itself and queues a resend."""
+    _mirror_all(site)
+    ExternalLink.objects.create(
+        system=system, site=site, entity_type="event", wix_id=EVENT_ID, external_id="gala"
+    )
+    first = POLICY | {
+        "id": "pol-1",
+        "name": "Refunds",
+        "body": "None.",
+        "createdDate": "2026-03-01T00:00:00Z",
+    }
+    second = POLICY | {
+        "id": "pol-2",
+        "name": "Conduct",
+        "body": "Be kind.",
+        "createdDate": "2026-03-02T00:00:00Z",
+    }
+    policy_upsert_from_wix(site=site, data=first)
+    policy_upsert_from_wix(site=site, data=second)
+    sent: list[list[str]] = []
+
+    def settings_patch(request: Any) -> tuple[int, dict[str, str], str]:
+        texts = [t["en"] for t in json.loads(request.body)["confirm_texts"]]
+        sent.append(texts)
+        if len(sent) == 1:
+            # Meanwhile a webhook changes the sibling (committed before this answer returns).
+            policy_upsert_from_wix(site=site, data=second | {"revision": "3", "body": "Be very kind."})
+        return 200, {}, "{}"
+
+    responses.add_callback(responses.PATCH, f"{API}/events/gala/settings/", callback=settings_patch)
+    push_enqueue(site=site, entity_type="policy", wix_ids=["pol-1"], trigger="webhook")
+
+    def run_pending() -> None:
+        # One push at a time in this thread (the callback above writes to the test database).
+        while (work := OutboundWork.objects.filter(status="pending").first()) is not None:
+            work_execute(work_id=work.pk)
+
+    run_pending()
+    assert sent == [
+        ["Refunds: None.", "Conduct: Be kind."],  # stale by the time pretix stored it
+        ["Refunds: None.", "Conduct: Be very kind."],  # the recheck's resend
+    ]
+    resend = OutboundWork.objects.get(outcome="updated")
+    assert (resend.wix_id, resend.trigger) == ("pol-1", "webhook")
+    run_pending()
+    assert len(sent) == 2  # now in line: nothing more is sent
+    assert OutboundWork.objects.filter(status="done").count() == 2
