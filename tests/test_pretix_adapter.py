@@ -627,6 +627,17 @@ def test_policies_set_the_whole_confirm_texts_list(adapter: PretixAdapter, http:
     assert [_body(c) for c in settings.calls] == [texts, texts, {"confirm_texts": [{"en": "B"}]}]
 
 
+@responses.activate
+def test_a_policy_of_a_deleted_event_is_deleted_quietly_when_pretix_dropped_the_event(
+    adapter: PretixAdapter, http: RecordedHttp
+) -> None:
+    responses.patch(f"{API}/events/gala/settings/", status=403, json={"detail": "denied"})
+    context = PushContext(facts={"event": {"wix_id": EVENT_ID, "slug": "gala"}, "confirm_texts": None})
+    adapter.delete(http, entity_type="policy", external_id="gala/confirm_texts/pol-1", context=context)
+    assert http.last is not None and "gone" in http.last.note
+    assert len(responses.calls) == 1  # no look-up, no attempt to rebuild the event
+
+
 # --- errors ----------------------------------------------------------------------------------
 @responses.activate
 def test_pretix_errors_are_permanent_or_retryable_as_they_should_be(

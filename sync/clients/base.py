@@ -20,7 +20,7 @@ import requests
 from portal.http import http_request
 
 if TYPE_CHECKING:
-    from sync.models import ExternalLink, MirrorModel
+    from sync.models import MirrorModel
 
 EXCERPT_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -155,7 +155,8 @@ class PushContext:
         self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason, payload_hash))
 
 
-PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]
+PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]  # (entity type, mirror) → mapped payload
+TargetsOf = Callable[[str], set[str]]  # entity type → the top-level fields its mappings fill
 
 
 class PlanningAdapter(Protocol):
@@ -167,16 +168,15 @@ class PlanningAdapter(Protocol):
         self,
         *,
         entity_type: str,
-        action: str,
         mirror: MirrorModel,
         payload: dict[str, Any] | None,
-        link: ExternalLink | None,
         payload_of: PayloadOf,
-        targets: set[str],
+        targets_of: TargetsOf,
     ) -> tuple[dict[str, Any] | None, PushContext]:
-        """Database phase: the payload to send and hash, and the facts sending needs.
+        """Database phase: the payload to send and hash (None for a deletion), and the facts
+        sending needs.
 
-        ``targets`` are the top-level payload fields the mapping fills, so that a value that
+        ``targets_of`` names the top-level fields a mapping fills, so that a value that
         disappeared from Wix can be cleared rather than left as it was.
         """
         ...

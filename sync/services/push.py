@@ -229,12 +229,10 @@ def push_decide(
         # sibling policies), so the hash below covers what is really sent.
         payload, context = plan(
             entity_type=entity_type,
-            action=action,
             mirror=mirror,
             payload=payload,
-            link=link,
             payload_of=lambda et, m: entity_payload(system, et, m.raw, cache),
-            targets=cache.targets(system, entity_type),
+            targets_of=lambda et: cache.targets(system, et),
         )
     digest = payload_hash(payload) if payload is not None else ""
     unchanged = link is not None and (link.deleted_at is not None or link.last_payload_hash == digest)

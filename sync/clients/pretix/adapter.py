@@ -350,27 +350,30 @@ class PretixAdapter(PretixPlanner):
     def _event_update(
         self, http: RecordedHttp, slug: str, payload: dict[str, Any], context: PushContext
     ) -> None:
-        wix_id = payload["meta_data"][EVENT_META]
+        context.facts["event"] = {
+            "wix_id": payload["meta_data"][EVENT_META],
+            "slug": slug,
+            "payload": payload,
+        }
         try:
             self._call(http, "update", "PATCH", f"events/{slug}/", _without(payload, "slug"))
         except ExternalError as exc:
-            if exc.http_status not in (403, 404) or self._event_find(http, "update", wix_id) is not None:
-                raise
-            new = self._event_create(http, "update", wix_id, payload)
-            reason = f"pretix event {slug} was deleted in pretix; recreated as {new}"
-            http.note(reason)
-            context.learn(EntityType.EVENT, wix_id, new, reason)
+            self._event_recreate(http, "update", context, exc)
 
     def delete(
         self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
     ) -> None:
         context = context or PushContext()
         if entity_type == EntityType.POLICY:
-            try:
+            facts = context.facts["event"]
+            if "payload" in facts:
                 self._confirm_texts_put(http, "delete", context.facts.get("confirm_texts"), context)
-            except ExternalError as exc:
-                if "payload" in context.facts.get("event", {}) or exc.http_status not in (403, 404):
-                    raise
+                return
+            # The Wix event is deleted too: nothing to rebuild if its pretix event is gone.
+            body = context.facts.get("confirm_texts") or {"confirm_texts": []}
+            path = f"events/{facts['slug']}/settings/"
+            self._call(http, "delete", "PATCH", path, body, allow=(403, 404))
+            if http.last is not None and http.last.http_status in (403, 404):
                 http.note("The pretix event is gone, and its confirm texts with it.")
         elif entity_type == EntityType.TICKET_DEFINITION:
             self._item_delete(http, "delete", ItemRef.parse(external_id))

@@ -11,13 +11,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from sync.clients.base import ExternalError, PayloadOf, PushContext
+from sync.clients.base import ExternalError, PayloadOf, PushContext, TargetsOf
 from sync.models import (
     EntityType,
     Event,
     ExternalLink,
     ExternalSystem,
-    FieldMapping,
     MirrorModel,
     Policy,
     TicketDefinition,
@@ -84,16 +83,6 @@ def _first_text(value: Any) -> str:
 class PretixPlanner:
     def __init__(self, system: ExternalSystem) -> None:
         self.system = system
-        self._targets: set[str] | None = None
-
-    def _event_targets(self) -> set[str]:
-        """The event mapping's top-level targets, read once per adapter (one drain)."""
-        if self._targets is None:
-            fields = FieldMapping.objects.filter(system=self.system, entity_type=EntityType.EVENT)
-            self._targets = {
-                f.split(".")[0].split("[")[0] for f in fields.values_list("target_field", flat=True)
-            }
-        return self._targets
 
     def handles(self, entity_type: str) -> bool:
         return entity_type in (EntityType.EVENT, EntityType.TICKET_DEFINITION, EntityType.POLICY)
@@ -102,31 +91,30 @@ class PretixPlanner:
         self,
         *,
         entity_type: str,
-        action: str,
         mirror: MirrorModel,
         payload: dict[str, Any] | None,
-        link: ExternalLink | None,
         payload_of: PayloadOf,
-        targets: set[str],
+        targets_of: TargetsOf,
     ) -> tuple[dict[str, Any] | None, PushContext]:
         context = PushContext(facts={"wix_id": mirror.wix_id})
         if entity_type == EntityType.EVENT:
             assert isinstance(mirror, Event)
-            return (self._event_payload(mirror, payload, targets) if payload is not None else None), context
+            planned = (
+                self._event_payload(mirror, payload, targets_of(entity_type)) if payload is not None else None
+            )
+            return planned, context
         event_wix_id = mirror.raw.get("eventId") or getattr(mirror, "event_wix_id", "")
-        context.facts["event"] = self._event_facts(mirror.site_id, event_wix_id, payload_of)
+        context.facts["event"] = self._event_facts(mirror.site_id, event_wix_id, payload_of, targets_of)
         if entity_type == EntityType.POLICY:
             texts = self._policy_plan(mirror, event_wix_id, payload_of, context)
             context.facts["confirm_texts"] = texts  # a delete sends the list without it
             return texts, context
         if payload is None:
             return None, context
-        return self._item_payload(mirror, payload, targets), context
+        return self._item_payload(mirror, payload, targets_of(entity_type)), context
 
-    def _event_payload(
-        self, event: Event, payload: dict[str, Any], targets: set[str] | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {key: None for key in NULLABLE[EntityType.EVENT] & (targets or set())}
+    def _event_payload(self, event: Event, payload: dict[str, Any], targets: set[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {key: None for key in NULLABLE[EntityType.EVENT] & targets}
         body.update(payload)
         body["slug"] = pretix_slug(payload.get("slug") or event.slug, event.wix_id)
         body["meta_data"] = {**(payload.get("meta_data") or {}), EVENT_META: event.wix_id}
@@ -148,7 +136,9 @@ class PretixPlanner:
                     return str(money["currency"])
         return self.system.default_currency
 
-    def _event_facts(self, site_id: int, event_wix_id: str, payload_of: PayloadOf) -> dict[str, Any]:
+    def _event_facts(
+        self, site_id: int, event_wix_id: str, payload_of: PayloadOf, targets_of: TargetsOf
+    ) -> dict[str, Any]:
         link = ExternalLink.objects.filter(
             system=self.system, entity_type=EntityType.EVENT, wix_id=event_wix_id
         ).first()
@@ -158,7 +148,9 @@ class PretixPlanner:
         event = Event.objects.filter(site_id=site_id, wix_id=event_wix_id).first()
         if event is not None and not event.is_deleted:
             # Also when linked: needed to rebuild the event if it was deleted in pretix.
-            payload = self._event_payload(event, payload_of(EntityType.EVENT, event), self._event_targets())
+            payload = self._event_payload(
+                event, payload_of(EntityType.EVENT, event), targets_of(EntityType.EVENT)
+            )
             # The hash the event's own push would compute: an event made here is not sent again.
             facts["payload"], facts["payload_hash"] = payload, payload_hash(payload)
         elif "slug" not in facts:
