@@ -16,7 +16,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ PRETIX_URL = f"http://127.0.0.1:{os.environ.get('PRETIX_PORT', '8345')}"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from procs import spawn, stop  # noqa: E402
+from procs import gunicorn, portal_setup, qcluster, stop  # noqa: E402
 from sync_throughput import free_port, peak_rss_mb, sandbox_fill, wait_for  # noqa: E402
 
 
@@ -76,27 +75,15 @@ def main() -> None:
     session.headers["Authorization"] = f"Token {token}"
     pretix_clear(session, api)
 
-    data_dir = tempfile.mkdtemp(prefix="portal-bench-")
     web_port = free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DEBUG": "1",
-        "PORTAL_SANDBOX": "1",
-        "PORTAL_DATA_DIR": data_dir,
-        "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
-        "Q_WORKERS": str(args.workers),
-        "Q_CLUSTER_NAME": f"pretixbench{web_port}",
-        "Q_POLL": "0.2",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "PYTHONPATH": str(ROOT),
-        "EXTERNAL_PRETIX_TOKEN": token,
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = portal_setup(
+        port=web_port,
+        cluster_name=f"pretixbench{web_port}",
+        prefix="portal-bench-",
+        Q_WORKERS=str(args.workers),
+        Q_POLL="0.2",
+        EXTERNAL_PRETIX_TOKEN=token,
+    )
     from django.db import connection
     from django.db.models import Count
 
@@ -104,7 +91,6 @@ def main() -> None:
     from sync.services.backfill import backfill_start
     from sync.services.pretix import pretix_system_ensure
 
-    call_command("migrate", verbosity=0)
     sandbox_fill(args.events)
     ExternalSystem.objects.update(is_active=False)
     pretix_system_ensure(url=PRETIX_URL, organizer="demo", token_env="EXTERNAL_PRETIX_TOKEN")  # noqa: S106
@@ -113,32 +99,11 @@ def main() -> None:
         f"database: {connection.vendor}; {args.events} events = {entities} entities; {args.workers} workers"
     )
 
-    bin_dir = Path(sys.executable).parent
-    web = spawn(
-        [
-            str(bin_dir / "gunicorn"),
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{web_port}",
-            "-w",
-            "2",
-            "--threads",
-            "4",
-        ],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
+    web = gunicorn(env, web_port, "-w", "2", "--threads", "4", "--log-level", "warning")
     processes = [web]
     try:
         wait_for(f"http://127.0.0.1:{web_port}/healthz")
-        cluster = spawn(
-            [sys.executable, "manage.py", "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        cluster = qcluster(env)
         processes.append(cluster)
         time.sleep(2)
         site = WixSite.objects.get()

@@ -11,7 +11,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -34,3 +37,47 @@ def stop(processes: Iterable[subprocess.Popen[bytes]], grace: float = 20) -> Non
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def portal_setup(*, port: int, cluster_name: str, prefix: str, **extra: str) -> dict[str, str]:
+    """A fresh portal (sandbox on, SQLite in a new temporary directory unless DATABASE_URL is
+    set) served on ``port``: migrates it, sets Django up in this process, and returns the
+    environment its servers and workers run with."""
+    env = {
+        **os.environ,
+        "PORTAL_DEBUG": "1",
+        "PORTAL_SANDBOX": "1",
+        "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix=prefix),
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+        "Q_CLUSTER_NAME": cluster_name,
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return env
+
+
+def gunicorn(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
+    binary = str(Path(sys.executable).parent / "gunicorn")
+    return spawn([binary, "portal.wsgi", "-b", f"127.0.0.1:{port}", *options], env=env, cwd=ROOT)
+
+
+def qcluster(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return spawn(
+        [sys.executable, "manage.py", "qcluster"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -27,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from procs import spawn, stop  # noqa: E402
+from procs import gunicorn, portal_setup, qcluster, spawn, stop  # noqa: E402
 
 
 def free_port() -> int:
@@ -189,33 +187,20 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
 
-    data_dir = tempfile.mkdtemp(prefix="portal-bench-")
     web_port, target_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DEBUG": "1",
-        "PORTAL_SANDBOX": "1",
-        "PORTAL_DATA_DIR": data_dir,
-        "PORTAL_BASE_URL": f"http://127.0.0.1:{web_port}",
-        "Q_WORKERS": str(args.workers),
-        "Q_CLUSTER_NAME": f"bench{web_port}",
-        "Q_POLL": "0.2",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "PYTHONPATH": str(ROOT),
-    }
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = portal_setup(
+        port=web_port,
+        cluster_name=f"bench{web_port}",
+        prefix="portal-bench-",
+        Q_WORKERS=str(args.workers),
+        Q_POLL="0.2",
+    )
     from django.db import connection
+    from django.db.models import Count
 
     from sync.models import BackfillRun, OutboundWork, WixSite
     from sync.services.backfill import backfill_start
 
-    call_command("migrate", verbosity=0)
     seed(args.events, f"http://127.0.0.1:{target_port}")
     entities = args.events * 14
     pushes = args.events * 13
@@ -224,39 +209,17 @@ def main() -> None:
         f"{args.workers} workers; target delay {args.delay_ms:.0f} ms"
     )
 
-    bin_dir = Path(sys.executable).parent
     processes = [
         spawn(
             [sys.executable, str(ROOT / "benchmarks/slow_target.py"), str(target_port), str(args.delay_ms)],
             env=env,
         ),
-        spawn(
-            [
-                str(bin_dir / "gunicorn"),
-                "portal.wsgi",
-                "-b",
-                f"127.0.0.1:{web_port}",
-                "-w",
-                "2",
-                "--threads",
-                "4",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-        ),
+        gunicorn(env, web_port, "-w", "2", "--threads", "4", "--log-level", "warning"),
     ]
     try:
         wait_for(f"http://127.0.0.1:{target_port}/stats")
         wait_for(f"http://127.0.0.1:{web_port}/healthz")
-        cluster = spawn(
-            [sys.executable, "manage.py", "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        cluster = qcluster(env)
         processes.append(cluster)
         time.sleep(2)
         started = time.monotonic()
@@ -281,9 +244,7 @@ def main() -> None:
 
     run.refresh_from_db()
     states = dict(
-        OutboundWork.objects.values_list("status")
-        .annotate(n=__import__("django.db.models").db.models.Count("pk"))
-        .values_list("status", "n")
+        OutboundWork.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )
     push_window = total - (first_push or 0)
     push_rate = pushes / push_window if push_window else 0

@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from procs import spawn, stop  # noqa: E402
+from procs import gunicorn, portal_setup, qcluster, stop  # noqa: E402
 
 from benchmarks.sync_throughput import free_port, wait_for  # noqa: E402
 
@@ -133,12 +132,13 @@ def make_bodies(count: int) -> tuple[list[bytes], int]:
                 "tickets": [{"ticketDefinitionId": demo_id("td:spring-gala:ga"), "ticketNumber": f"T{n}"}],
             }
         else:
-            event_type = "wix.events.v3.event_updated"
+            # A type the portal has no route for: stored and acknowledged, never processed.
+            event_type = "wix.bookings.v2.booking_created"
             envelope = {
                 "id": f"bench-{n}",
-                "entityFqdn": "wix.events.v3.event",
-                "slug": "updated",
-                "entityId": demo_id("event:jazz-night"),
+                "entityFqdn": "wix.bookings.v2.booking",
+                "slug": "created",
+                "entityId": f"booking-{n}",
             }
         unique.append(webhook_jwt(event_type=event_type, envelope=envelope, key=key, lifetime=7200).encode())
     duplicates = random.sample(unique, max(1, len(unique) // 20))  # 5% sent twice
@@ -166,30 +166,15 @@ def main() -> None:
         )
         return
 
-    data_dir = tempfile.mkdtemp(prefix="portal-hooks-")
     port = free_port()
-    env = {
-        **os.environ,
-        "PORTAL_DEBUG": "1",
-        "PORTAL_SANDBOX": "1",
-        "PORTAL_DATA_DIR": data_dir,
-        "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
-        "Q_CLUSTER_NAME": f"hooks{port}",
-        "LOG_LEVEL": "ERROR",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "PYTHONPATH": str(ROOT),
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = portal_setup(port=port, cluster_name=f"hooks{port}", prefix="portal-hooks-", LOG_LEVEL="ERROR")
+    data_dir = env["PORTAL_DATA_DIR"]
     from django.db import connection
+    from django.db.models import Count
 
     from sync.models import WebhookDelivery
     from sync.sandbox.demo import sandbox_seed
 
-    call_command("migrate", verbosity=0)
     sandbox_seed()
     rates = [float(r) for r in args.rates.split(",")]
     # Enough bodies that no step repeats an earlier one (the warm-up sends 30/s).
@@ -201,21 +186,7 @@ def main() -> None:
         f"{os.cpu_count()} cores; {len(bodies)} signed bodies (5% duplicates), {args.threads} load threads"
     )
 
-    bin_dir = Path(sys.executable).parent
-    server = spawn(
-        [
-            str(bin_dir / "gunicorn"),
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(args.gunicorn_workers),
-            "--log-level",
-            "error",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    server = gunicorn(env, port, "-w", str(args.gunicorn_workers), "--log-level", "error")
     results = []
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
@@ -261,13 +232,7 @@ def main() -> None:
         # Exactly once: the workers process everything stored (the server stays up: Order
         # Confirmed reads the sandbox's Wix API, and pushes go to its ticketing API).
         started = time.monotonic()
-        cluster = spawn(
-            [sys.executable, "manage.py", "qcluster"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        cluster = qcluster(env)
         try:
             deadline = time.monotonic() + 900
             while (
@@ -283,7 +248,7 @@ def main() -> None:
 
     offered = set(bodies[: sum(r["sent"] for r in results)])
     stored = WebhookDelivery.objects.count()
-    counts = WebhookDelivery.objects.values_list("status").annotate(n=django.db.models.Count("pk"))
+    counts = WebhookDelivery.objects.values_list("status").annotate(n=Count("pk"))
     by_status = dict(counts.values_list("status", "n"))
     twice = WebhookDelivery.objects.filter(attempts__gt=1).count()
     print(
