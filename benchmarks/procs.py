@@ -1,8 +1,8 @@
 """Child processes for the benchmarks, each in its own process group.
 
 django-q2's qcluster forks a sentinel and workers; a SIGTERM to the parent alone can leave
-them running (orphaned, still polling the queue) and skew the next run. Stopping the group
-stops them all.
+them running (orphaned, still polling the queue) and skew the next run, so what is left of
+the group after the parent's own shutdown is killed.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
 
 
 def stop(processes: Iterable[subprocess.Popen[bytes]], grace: float = 20) -> None:
-    """SIGTERM each group, then SIGKILL what is still there after ``grace`` seconds."""
+    """SIGTERM each process (its own shutdown stops its children), then SIGKILL whatever is
+    left of its group: a qcluster whose children all get SIGTERM at once hangs until killed."""
     processes = list(processes)
     for process in processes:
-        _signal_group(process, signal.SIGTERM)
+        process.terminate()
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace)
