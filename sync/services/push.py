@@ -316,6 +316,17 @@ def _send(job: _Job, cache: PushCache) -> None:
         job.error = exc
 
 
+def _link_insert(work: OutboundWork, **fields: Any) -> bool:
+    """Write a new link of this work's system and site; False if the entity or the record is
+    already linked (the unique constraints decide, so racing pushes cannot both win)."""
+    try:
+        with transaction.atomic():
+            ExternalLink.objects.create(system_id=work.system_id, site_id=work.site_id, **fields)
+    except IntegrityError:
+        return False
+    return True
+
+
 def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
     """Store a link the adapter made or replaced on the way; True if it replaced this work's own."""
     now = timezone.now()
@@ -323,19 +334,15 @@ def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
         system_id=work.system_id, entity_type=learned.entity_type, wix_id=learned.wix_id
     ).first()
     if link is None:
-        try:
-            with transaction.atomic():
-                ExternalLink.objects.create(
-                    system_id=work.system_id,
-                    site_id=work.site_id,
-                    entity_type=learned.entity_type,
-                    wix_id=learned.wix_id,
-                    external_id=learned.external_id,
-                    last_payload_hash=learned.payload_hash,
-                    last_pushed_at=now,
-                )
-        except IntegrityError:
-            pass  # another push linked it a moment ago, to the same record (found by its Wix id)
+        # Not written if another push linked it a moment ago (to the same record, found by its Wix id).
+        _link_insert(
+            work,
+            entity_type=learned.entity_type,
+            wix_id=learned.wix_id,
+            external_id=learned.external_id,
+            last_payload_hash=learned.payload_hash,
+            last_pushed_at=now,
+        )
         return False
     if link.external_id == learned.external_id or not learned.reason:
         return False
@@ -377,34 +384,24 @@ def _record_success(job: _Job) -> str:
             last_pushed_at=now,
         )
         return PushOutcome.RECREATED if replaced else PushOutcome.UPDATED
-    try:
-        with transaction.atomic():
-            ExternalLink.objects.create(
-                system_id=work.system_id,
-                site_id=work.site_id,
-                entity_type=work.entity_type,
-                wix_id=work.wix_id,
-                external_id=job.external_id,
-                last_payload_hash=decision.digest,
-                last_pushed_revision=decision.mirror.revision,
-                last_pushed_at=now,
-            )
-    except IntegrityError as exc:
-        fields = {"system_id": work.system_id, "entity_type": work.entity_type}
-        if ExternalLink.objects.filter(**fields, wix_id=work.wix_id, external_id=job.external_id).exists():
-            # Another push linked the same record a moment ago (pretix finds records by Wix id).
-            ExternalLink.objects.filter(**fields, wix_id=work.wix_id).update(
-                last_payload_hash=decision.digest,
-                last_pushed_revision=decision.mirror.revision,
-                last_pushed_at=now,
-            )
-            return PushOutcome.UPDATED
-        raise ExternalError(
-            f"Created external record {job.external_id!r}, but that record or this Wix entity is "
-            "already linked to another",
-            permanent=True,
-        ) from exc
-    return PushOutcome.CREATED
+    pushed = {
+        "last_payload_hash": decision.digest,
+        "last_pushed_revision": decision.mirror.revision,
+        "last_pushed_at": now,
+    }
+    entity = {"entity_type": work.entity_type, "wix_id": work.wix_id}
+    if _link_insert(work, **entity, external_id=job.external_id, **pushed):
+        return PushOutcome.CREATED
+    same = ExternalLink.objects.filter(system_id=work.system_id, **entity)
+    if same.filter(external_id=job.external_id).exists():
+        # Another push linked the same record a moment ago (pretix finds records by Wix id).
+        same.update(**pushed)
+        return PushOutcome.UPDATED
+    raise ExternalError(
+        f"Created external record {job.external_id!r}, but that record or this Wix entity is "
+        "already linked to another",
+        permanent=True,
+    )
 
 
 def _complete(job: _Job) -> str:
