@@ -249,7 +249,7 @@ def _carrier_form(data: dict[str, Any]) -> str:
 
 # --- webhooks -------------------------------------------------------------------------------
 def test_the_sdk_decodes_every_webhook_the_sandbox_sends_as_the_portal_does(
-    sandbox: WixSite, wix_sdk: Referee
+    wix_sdk: Referee, sandbox: WixSite
 ) -> None:
     _scenario()
     delivered = _deliver_all()
@@ -358,7 +358,7 @@ def _backfill(site: WixSite) -> BackfillRun:
 
 
 def test_the_sdk_reads_the_sandbox_as_the_portal_mirrors_it(
-    sandbox: WixSite, wix_sdk: Referee, live_server: Any, settings: Any
+    wix_sdk: Referee, sandbox: WixSite, live_server: Any, settings: Any
 ) -> None:
     # Revisions past 1, sold tickets, a new and a deleted policy: what a Get or Query must show.
     entity_create(
