@@ -186,6 +186,16 @@ BACKFILL_STALE_AFTER = env_int("BACKFILL_STALE_AFTER", 600)
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", TESTING)
 WIX_SANDBOX_API_KEY = env_str("WIX_SANDBOX_API_KEY", "sandbox-api-key")
 SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", f"{PORTAL_BASE_URL}/webhooks/wix/")
+# Wix may answer a query page with fewer items than asked for; a cap below the asked limit
+# plays that (the portal must page on to the total, not stop at a short page).
+SANDBOX_MAX_PAGE_SIZE = env_int("SANDBOX_MAX_PAGE_SIZE", 100)
+# How the sandbox's webhooks carry entities: "json" (entityAsJson, ... strings), "object"
+# (entity, ... as the SDK reads them) or "alternate" between the two, as real Wix may.
+SANDBOX_WEBHOOK_CARRIERS = env_str("SANDBOX_WEBHOOK_CARRIERS", "alternate")
+if SANDBOX_WEBHOOK_CARRIERS not in ("alternate", "json", "object"):
+    raise ImproperlyConfigured(
+        f"SANDBOX_WEBHOOK_CARRIERS={SANDBOX_WEBHOOK_CARRIERS!r}: use alternate, json or object."
+    )
 # The fake ticketing system's bearer token, and a delay to play a slow target (benchmarks).
 EXTERNAL_SANDBOX_TOKEN = env_str("EXTERNAL_SANDBOX_TOKEN", "sandbox-ticketing-token")
 SANDBOX_TICKETING_DELAY_MS = env_int("SANDBOX_TICKETING_DELAY_MS", 0)

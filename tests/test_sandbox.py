@@ -17,6 +17,7 @@ from sync.sandbox.services import (
     SANDBOX_INSTANCE_ID,
     SANDBOX_SITE_ID,
     Kind,
+    entity_delete,
     entity_update,
     order_place,
     sandbox_key,
@@ -71,6 +72,61 @@ def test_backfill_against_the_sandbox_mirrors_everything_and_a_second_run_report
     supporter = TicketDefinition.objects.get(wix_id=demo_id("td:jazz-night:supporter"))
     assert (supporter.pricing_method, supporter.unsold_count) == ("guest", None)
     assert TicketDefinition.objects.get(wix_id=demo_id("td:jazz-night:early")).sale_status == "SALE_SCHEDULED"
+
+
+def _more_events(count: int, tickets_on_first: int) -> None:
+    """Events beyond the demo's three, the first with more ticket definitions than a page holds."""
+    from sync.sandbox.services import entity_create
+
+    for n in range(count):
+        event = entity_create(
+            kind=Kind.EVENT, data={"title": f"Extra {n}", "slug": f"extra-{n}"}, webhooks=False
+        )["event"]
+        for t in range(tickets_on_first if n == 0 else 1):
+            entity_create(
+                kind=Kind.TICKET_DEFINITION,
+                data={
+                    "eventId": event["id"],
+                    "name": f"T{t}",
+                    "feeType": "FEE_INCLUDED",
+                    "pricingMethod": {"fixedPrice": {"value": "5", "currency": "EUR"}},
+                },
+                webhooks=False,
+            )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("paging", "family"), [("offset", "current"), ("cursor", "legacy")])
+def test_a_wix_that_answers_short_pages_is_paged_to_the_end(
+    sandbox_site: WixSite, settings: object, paging: str, family: str
+) -> None:
+    settings.SANDBOX_MAX_PAGE_SIZE = 5  # type: ignore[attr-defined]  # whatever limit the portal asks
+    _more_events(5, tickets_on_first=7)
+    sandbox_site.paging, sandbox_site.path_family = paging, family
+    sandbox_site.save()
+    first = _backfill(sandbox_site)
+    assert first.status == "succeeded", first.errors
+    assert _counts() == (8, 6, 8 + 7 + 4)
+    assert first.fetched == first.created == 8 + 6 + 19
+    second = _backfill(sandbox_site)
+    assert (second.status, second.changes, second.unchanged) == ("succeeded", 0, 8 + 6 + 19)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backfill_that_gets_fewer_entities_than_wix_reported_does_not_succeed(
+    sandbox_site: WixSite,
+) -> None:
+    _more_events(1, tickets_on_first=3)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(sandbox_site.api_base_url)
+        query = f"{sandbox_site.api_base_url}/events/v3/ticket-definitions/query"
+        # Wix says three ticket definitions, then answers an empty page after the first.
+        mock.post(query, json={"ticketDefinitions": [], "metadata": {"total": 3, "count": 0}})
+        run = _backfill(sandbox_site)
+    assert run.status == "partial"
+    assert all("reported 3 in all but returned an empty page" in e["error"] for e in run.errors)
+    assert "query ticketDefinitions" in run.errors[0]["error"]
+    assert TicketDefinition.objects.count() == 0 and run.done_event_ids == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -242,8 +298,17 @@ def test_edits_send_webhooks_signed_like_wix(
         "updated",
         policy_id,
     )
-    entity = json.loads(envelope["updatedEvent"]["currentEntityAsJson"])
+    entity = envelope["updatedEvent"]["currentEntity"]  # the first delivery: the SDK's object
     assert (entity["revision"], entity["body"]) == ("2", "<p>18+</p>")
+    with django_capture_on_commit_callbacks():  # type: ignore[operator]
+        entity_update(kind=Kind.POLICY, wix_id=policy_id, changes={"revision": "2", "name": "Age"})
+        entity_delete(kind=Kind.POLICY, wix_id=policy_id)
+    second, third = SandboxWebhook.objects.order_by("pk")[1:]
+    # The next carries the REST schema's JSON string, and a deletion the entity as it was.
+    assert json.loads(second.envelope["updatedEvent"]["currentEntityAsJson"])["name"] == "Age"
+    assert third.event_type == "wix.events.v2.policy_deleted"
+    assert third.envelope["deletedEvent"]["deletedEntity"]["revision"] == "3"
+    assert third.envelope["deletedEvent"]["movedToTrash"] is True
     with pytest.raises(jwt.InvalidSignatureError):
         other = (
             __import__("cryptography.hazmat.primitives.asymmetric.rsa", fromlist=["rsa"])
@@ -262,9 +327,18 @@ def test_an_order_sends_order_confirmed_and_lowers_the_unsold_count(settings: ob
     td_id = demo_id("td:spring-gala:vip")
     payload = order_place(event_id=demo_id("event:spring-gala"), quantities={td_id: 2})
     assert [t["ticketDefinitionId"] for t in payload["tickets"]] == [td_id, td_id]
-    assert payload["tickets"][0]["price"] == {"amount": "120.00", "currency": "EUR"}
+    assert payload["tickets"][0]["price"] == {"value": "120.00", "amount": "120.00", "currency": "EUR"}
+    assert payload["invoice"]["items"] == [
+        {
+            "id": td_id,
+            "name": "VIP",
+            "quantity": 2,
+            "price": payload["tickets"][0]["price"],
+            "total": {"value": "240.00", "amount": "240.00", "currency": "EUR"},
+        }
+    ]
     hook = SandboxWebhook.objects.get()
-    assert hook.event_type == "wix.events.v1.order_order-confirmed"
+    assert hook.event_type == "wix.events.ticketing.events.OrderConfirmed"
     assert sandbox_webhook_send(webhook_id=hook.pk) == "failed"
     hook.refresh_from_db()
     assert (hook.response_status, hook.error) == (500, "down")

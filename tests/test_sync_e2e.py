@@ -135,3 +135,66 @@ def test_a_sandbox_edit_reaches_the_ticketing_system_through_a_signed_webhook(
     )
     assert record.data["name"] == "VIP Lounge" and record.writes == 2
     assert SyncLog.objects.filter(trigger="webhook", action="update").count() == 1
+
+
+def _send_all_hooks() -> list[str]:
+    """Deliver every webhook the sandbox queued, in order; returns their types."""
+    from sync.sandbox.models import SandboxWebhook
+    from sync.sandbox.services import sandbox_webhook_send
+
+    types = []
+    for hook in SandboxWebhook.objects.filter(status="pending").order_by("pk"):
+        assert sandbox_webhook_send(webhook_id=hook.pk) == "sent", hook.error
+        types.append(hook.event_type)
+    return types
+
+
+def test_an_order_confirmed_sent_by_the_sandbox_lowers_the_mirrored_unsold_count(
+    sandbox: WixSite, live_server: object, settings: object
+) -> None:
+    from sync.models import WebhookDelivery
+    from sync.sandbox.services import order_place
+    from sync.services.webhook_handlers import webhook_process
+
+    settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/wix/"  # type: ignore[attr-defined]
+    _backfill_and_drain(sandbox)
+    vip = demo_id("td:spring-gala:vip")
+    assert TicketDefinition.objects.get(wix_id=vip).unsold_count == 5
+    order_place(event_id=demo_id("event:spring-gala"), quantities={vip: 2})
+    assert _send_all_hooks() == ["wix.events.ticketing.events.OrderConfirmed"]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "received"  # routed, not "ignored: unknown type"
+    assert webhook_process(delivery_id=delivery.pk) == "updated"
+    assert TicketDefinition.objects.get(wix_id=vip).unsold_count == 3
+
+
+def test_sale_period_changes_and_sale_starts_reach_the_portal_as_action_events(
+    sandbox: WixSite, live_server: object, settings: object
+) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from sync.models import WebhookDelivery
+    from sync.sandbox.services import Kind, _iso, entity_update, sandbox_sale_transitions
+    from sync.services.webhook_handlers import webhook_process
+
+    settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/wix/"  # type: ignore[attr-defined]
+    _backfill_and_drain(sandbox)
+    early = demo_id("td:jazz-night:early")
+    assert TicketDefinition.objects.get(wix_id=early).sale_status == "SALE_SCHEDULED"
+    soon = timezone.now() + dt.timedelta(minutes=1)
+    period = {"startDate": _iso(soon), "endDate": _iso(soon + dt.timedelta(days=3)), "displayNotOnSale": True}
+    entity_update(kind=Kind.TICKET_DEFINITION, wix_id=early, changes={"revision": "1", "salePeriod": period})
+    assert sandbox_sale_transitions() == 0  # not started yet
+    assert sandbox_sale_transitions(now=soon + dt.timedelta(seconds=1)) == 1
+    assert sandbox_sale_transitions(now=soon + dt.timedelta(seconds=2)) == 0  # announced once
+    assert _send_all_hooks() == [
+        "wix.events.v3.ticket_definition_updated",
+        "wix.events.v3.ticket_definition_sale_period_updated",
+        "wix.events.v3.ticket_definition_sale_started",
+    ]
+    outcomes = [webhook_process(delivery_id=d.pk) for d in WebhookDelivery.objects.order_by("pk")]
+    assert outcomes[0] == "updated" and WebhookDelivery.objects.filter(status="processed").count() == 3
+    mirror = TicketDefinition.objects.get(wix_id=early)
+    assert mirror.sale_start == dt.datetime.fromisoformat(period["startDate"].replace("Z", "+00:00"))

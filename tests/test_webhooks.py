@@ -214,13 +214,20 @@ def test_an_older_revision_is_stale_and_a_deletion_is_final(client: Client, hook
 
 
 @responses.activate
-def test_order_confirmed_refreshes_each_ticket_definition_once(client: Client, hook_site: WixSite) -> None:
+@pytest.mark.parametrize(
+    "event_type",
+    # The SDK's name (what real Wix sends), and the spelling the portal accepted before.
+    ["wix.events.ticketing.events.OrderConfirmed", "wix.events.v1.order_order-confirmed"],
+)
+def test_order_confirmed_refreshes_each_ticket_definition_once(
+    client: Client, hook_site: WixSite, event_type: str
+) -> None:
     order = wix_payload("order_confirmed__two_tickets")
     get = responses.get(
         f"{WIX}/events/v3/ticket-definitions/{TD['id']}",
         json={"ticketDefinition": {**TD, "salesDetails": {**TD["salesDetails"], "unsoldCount": 3}}},
     )
-    body = sign(order, "wix.events.v1.order_order-confirmed")
+    body = sign(order, event_type)
     assert post(client, body) == 200 and post(client, body) == 200
     delivery = WebhookDelivery.objects.get()
     assert delivery.entity_id == order["orderNumber"]
@@ -408,3 +415,140 @@ def test_a_task_drains_other_due_deliveries_and_each_is_still_processed_once(
     assert WebhookDelivery.objects.get(pk=waiting.pk).status == "received"  # not due yet
     assert [webhook_process_task(d.pk) for d in others[:2]] == ["duplicate", "duplicate"]
     assert WebhookDelivery.objects.filter(attempts=1).count() == 3
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "wix.events.ticketing.events.OrderInitiated",
+        "wix.events.ticketing.events.OrderPaid",
+        "wix.events.ticketing.events.ReservationCreated",
+        "wix.events.ticketing.events.OrderRefunded",  # a sibling Wix may add: still an order event
+        "wix.events.v1.order_order-paid",
+    ],
+)
+def test_other_order_and_reservation_events_are_known_and_ignored(
+    client: Client, hook_site: WixSite, event_type: str
+) -> None:
+    order = wix_payload("order_confirmed__two_tickets")
+    assert post(client, sign(order, event_type)) == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.outcome) == ("ignored", "ignored: not handled")
+
+
+@pytest.mark.parametrize(
+    "name", ["event_published", "event_event_published", "event_canceled", "event_ended"]
+)
+def test_events_v3_signals_in_either_spelling_are_known_and_ignored(
+    client: Client, hook_site: WixSite, name: str
+) -> None:
+    data = {
+        "id": "evt-p",
+        "entityFqdn": "wix.events.v3.event",
+        "slug": name.rsplit("_", 1)[1],
+        "entityId": "e",
+    }
+    assert post(client, sign(data, f"wix.events.v3.{name}")) == 200
+    assert WebhookDelivery.objects.get().outcome == "ignored: not handled"
+
+
+def test_order_money_reads_value_and_falls_back_to_the_deprecated_amount() -> None:
+    from sync.services.webhooks import order_summary
+
+    order = {
+        "orderNumber": "N1",
+        "status": "PAID",
+        "tickets": [
+            {"ticketDefinitionId": "td-a", "price": {"value": "25.00", "amount": "99", "currency": "EUR"}},
+            {"ticketDefinitionId": "td-a", "price": {"amount": "25.00", "currency": "EUR"}},
+            {"ticketDefinitionId": "td-b", "price": {"value": "5.50", "currency": "EUR"}},
+        ],
+    }
+    assert order_summary(order) == "Order N1 (PAID): 2 x td-a, 1 x td-b; 55.50 EUR"
+
+
+def test_an_order_without_tickets_is_refused_at_once(client: Client, hook_site: WixSite) -> None:
+    order = {**wix_payload("order_confirmed__two_tickets"), "tickets": "none"}
+    assert post(client, sign(order, "wix.events.ticketing.events.OrderConfirmed")) == 400
+    assert "tickets are missing" in WebhookDelivery.objects.get().error
+
+
+def _sign_claims(claims: dict) -> bytes:
+    return jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "k1"}).encode()
+
+
+def _outer(data: dict, event_type: str) -> str:
+    return json.dumps({"eventType": event_type, "instanceId": "inst-1", "data": json.dumps(data)})
+
+
+def test_a_token_without_exp_or_iat_is_accepted_and_one_with_them_is_checked(
+    client: Client, hook_site: WixSite
+) -> None:
+    data = envelope("updated", POLICY, event_id="no-exp")
+    assert post(client, _sign_claims({"data": _outer(data, "wix.events.v2.policy_updated")})) == 200
+    assert post(client, _sign_claims({"data": _outer(data, "wix.events.v2.policy_updated")})) == 200
+    assert WebhookDelivery.objects.count() == 1  # a replay is still one delivery (its unique id)
+    expired = {"data": _outer(envelope("updated", POLICY), "x"), "exp": int(time.time()) - 3600}
+    future = {"data": _outer(envelope("updated", POLICY), "x"), "iat": int(time.time()) + 3600}
+    assert post(client, _sign_claims(expired)) == 401
+    assert post(client, _sign_claims(future)) == 401
+    assert post(client, _sign_claims({"iat": int(time.time())})) == 401  # no data claim
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_body_with_surrounding_whitespace_is_verified_on_its_stripped_form(
+    client: Client, hook_site: WixSite
+) -> None:
+    body = sign(envelope("updated", POLICY), "wix.events.v2.policy_updated")
+    assert post(client, b"\n  " + body + b"\r\n") == 200
+    assert WebhookDelivery.objects.get().status == "received"
+
+
+@pytest.mark.parametrize("as_string", [True, False])
+def test_a_deletion_carrying_the_deleted_entity_tombstones_it_under_its_event(
+    client: Client, hook_site: WixSite, as_string: bool
+) -> None:
+    data = envelope("deleted", POLICY)
+    key = "deletedEntityAsJson" if as_string else "deletedEntity"
+    data["deletedEvent"] = {key: json.dumps(POLICY) if as_string else POLICY}
+    assert post(client, sign(data, "wix.events.v2.policy_deleted")) == 200
+    assert webhook_process(delivery_id=WebhookDelivery.objects.get().pk) == "deleted"
+    policy = Policy.objects.get()  # never mirrored before: a tombstone that knows its event
+    assert policy.is_deleted and policy.event_wix_id == POLICY["eventId"]
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("slug", "body"),
+    [
+        ("sale_started", {"body": {"ticketDefinition": TD}}),
+        ("sale_ended", {"bodyAsJson": json.dumps({"ticketDefinition": TD})}),
+        ("sale_period_updated", {"body": json.dumps({"afterUpdate": TD.get("salePeriod")})}),
+    ],
+)
+def test_ticket_definition_action_events_refresh_it_with_get(
+    client: Client, hook_site: WixSite, slug: str, body: dict
+) -> None:
+    get = responses.get(f"{WIX}/events/v3/ticket-definitions/{TD['id']}", json={"ticketDefinition": TD})
+    data = {
+        "id": f"evt-{slug}",
+        "entityFqdn": "wix.events.v3.ticket_definition",
+        "slug": slug,
+        "entityId": TD["id"],
+        "actionEvent": body,
+    }
+    assert post(client, sign(data, f"wix.events.v3.ticket_definition_{slug}")) == 200
+    assert webhook_process(delivery_id=WebhookDelivery.objects.get().pk) == "created"
+    assert get.call_count == 1 and TicketDefinition.objects.get().wix_id == TD["id"]
+
+
+def test_an_action_event_whose_body_is_not_an_object_is_400(client: Client, hook_site: WixSite) -> None:
+    data = {
+        "id": "evt-bad",
+        "entityFqdn": "wix.events.v3.ticket_definition",
+        "slug": "sale_started",
+        "entityId": TD["id"],
+        "actionEvent": {"bodyAsJson": "[1, 2]"},
+    }
+    assert post(client, sign(data, "wix.events.v3.ticket_definition_sale_started")) == 400
+    assert "actionEvent.bodyAsJson is not a JSON object" in WebhookDelivery.objects.get().error

@@ -13,6 +13,7 @@ from sync.clients.wix import (
     WixClient,
     WixClientError,
     WixConflict,
+    WixIncompleteQuery,
     WixMalformedResponse,
     WixNotFound,
     WixRateLimited,
@@ -56,13 +57,82 @@ def test_query_policies_pages_with_offset_until_the_total(wix: WixClient) -> Non
 
 
 @responses.activate
-def test_offset_paging_without_a_total_stops_on_a_short_page(wix: WixClient) -> None:
-    responses.post(
-        f"{WIX}/events/v2/policies/query", json={"policies": [_policy(1), _policy(2)], "metadata": {}}
-    )
+def test_offset_paging_without_a_total_goes_on_until_an_empty_page(wix: WixClient) -> None:
+    responses.post(f"{WIX}/events/v2/policies/query", json={"policies": [_policy(1)], "metadata": {}})
+    responses.post(f"{WIX}/events/v2/policies/query", json={"policies": [_policy(2)], "metadata": {}})
     responses.post(f"{WIX}/events/v2/policies/query", json={"policies": [], "metadata": {"count": 0}})
     assert len(list(wix.query_policies(EVENT_ID))) == 2
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 3
+
+
+def _capped_pages(items: list[dict], key: str, meta_key: str, cap: int) -> object:
+    """A Wix that answers at most ``cap`` items a page, whatever limit it is asked for."""
+
+    def answer(request: object) -> tuple[int, dict, str]:
+        paging = json.loads(request.body)["query"]["paging"]  # type: ignore[attr-defined]
+        offset = paging["offset"]
+        page = items[offset : offset + min(cap, paging["limit"])]
+        meta = {"count": len(page), "offset": offset, "total": len(items)}
+        return 200, {}, json.dumps({key: page, meta_key: meta})
+
+    return answer
+
+
+@responses.activate
+@pytest.mark.parametrize("family", ["current", "legacy"])
+def test_offset_paging_goes_on_past_short_pages_until_the_total(family: str, sleeps: list[float]) -> None:
+    client = WixClient(
+        site_id=SITE_ID, auth=WixAuth(api_key="k"), base_url=WIX, path_family=family, sleep=sleeps.append
+    )
+    base = {"current": "/events/v2/policies", "legacy": "/events-policies/v2/policies"}[family]
+    policies = [_policy(n) for n in range(1, 9)]
+    responses.add_callback(
+        responses.POST,
+        f"{WIX}{base}/query",
+        callback=_capped_pages(policies, "policies", "metadata", cap=5),  # type: ignore[arg-type]
+    )
+    events = [{"id": f"e{n}", "title": f"E{n}"} for n in range(1, 9)]
+    responses.add_callback(
+        responses.POST,
+        f"{WIX}/events/v3/events/query",
+        callback=_capped_pages(events, "events", "pagingMetadata", cap=5),  # type: ignore[arg-type]
+    )
+    assert [p["id"] for p in client.query_policies(EVENT_ID)] == [f"p{n}" for n in range(1, 9)]
+    assert [e["id"] for e in client.query_events()] == [f"e{n}" for n in range(1, 9)]
+    offsets = [json.loads(c.request.body)["query"]["paging"]["offset"] for c in responses.calls]
+    assert offsets == [0, 5, 0, 5]
+
+
+@responses.activate
+def test_a_total_that_says_more_after_an_empty_page_fails_naming_the_query(wix: WixClient) -> None:
+    url = f"{WIX}/events/v3/ticket-definitions/query"
+    responses.post(url, json={"ticketDefinitions": [{"id": "t1"}], "metadata": {"total": 3}})
+    responses.post(url, json={"ticketDefinitions": [], "metadata": {"total": 3}})
+    seen: list[str] = []
+    with pytest.raises(WixIncompleteQuery) as error:
+        seen.extend(t["id"] for t in wix.query_ticket_definitions(EVENT_ID))
+    assert seen == ["t1"]
+    message = str(error.value)
+    assert "query ticketDefinitions" in message and EVENT_ID in message
+    assert "reported 3 in all but returned an empty page at offset 1" in message
+
+
+@responses.activate
+def test_cursor_paging_fails_on_a_repeated_cursor_or_fewer_items_than_the_total(
+    sleeps: list[float],
+) -> None:
+    client = WixClient(
+        site_id=SITE_ID, auth=WixAuth(api_key="k"), base_url=WIX, paging="cursor", sleep=sleeps.append
+    )
+    url = f"{WIX}/events/v2/policies/query"
+    responses.post(url, json={"policies": [_policy(1)], "metadata": {"cursors": {"next": "c1"}}})
+    responses.post(url, json={"policies": [_policy(2)], "metadata": {"cursors": {"next": "c1"}}})
+    with pytest.raises(WixIncompleteQuery, match="same next cursor twice"):
+        list(client.query_policies(EVENT_ID))
+    responses.reset()
+    responses.post(url, json={"policies": [_policy(1)], "metadata": {"total": 2, "cursors": {}}})
+    with pytest.raises(WixIncompleteQuery, match="reported 2 in all but returned 1"):
+        list(client.query_policies(EVENT_ID))
 
 
 @responses.activate

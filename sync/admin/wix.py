@@ -30,7 +30,7 @@ from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
 from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
 from sync.services.webhook_handlers import webhook_replay
-from sync.services.webhooks import deliveries_failed_since
+from sync.services.webhooks import deliveries_failed_since, order_summary, webhook_route
 
 _resync_events, _dry_run_events = resync_actions(refs_of_events)
 _resync_mirrors, _dry_run_mirrors = resync_actions(refs_of_mirrors)
@@ -255,7 +255,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status", "site", "event_type"]
     search_fields = ["wix_event_id", "entity_id"]
     date_hierarchy = "received_at"
-    readonly_fields = ["decoded_payload"]
+    readonly_fields = ["order", "decoded_payload"]
     exclude = ["payload", "raw_body"]
     actions = ["replay_selected", "replay_failed_since"]
 
@@ -280,6 +280,13 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.change_webhookdelivery")
+
+    @admin.display(description="Order")
+    def order(self, obj: WebhookDelivery) -> str:
+        payload = obj.payload or {}
+        if webhook_route(str(payload.get("eventType") or ""), {}) != "order_confirmed":
+            return "-"
+        return order_summary(payload.get("data") or {})
 
     @admin.display(description="Decoded payload")
     def decoded_payload(self, obj: WebhookDelivery) -> str:

@@ -4,7 +4,8 @@ Facts this module relies on (see ../shared/wix-api.md):
 - Auth: an API key sent raw in ``Authorization`` with ``wix-site-id``, or an app's
   client-credentials token (4 h, no refresh token) sent raw in ``Authorization``.
 - Query responses page with ``metadata`` (policies, ticket definitions) or
-  ``pagingMetadata`` (events); both keys are read everywhere.
+  ``pagingMetadata`` (events); both keys are read everywhere. Wix may answer any page with
+  fewer items than asked for, so only ``total`` (offset) or the next cursor ends paging.
 - 429, 5xx (but 501) and connection errors are retried with exponential backoff and
   full jitter, honouring ``Retry-After``; other 4xx are the caller's mistake and are not.
 """
@@ -12,6 +13,7 @@ Facts this module relies on (see ../shared/wix-api.md):
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -96,6 +98,10 @@ class WixUnavailable(WixError):
 
 class WixMalformedResponse(WixError):
     """Wix answered 2xx with a body that is not the documented shape."""
+
+
+class WixIncompleteQuery(WixMalformedResponse):
+    """Paging ended with fewer items than Wix said there were: the result is not the whole."""
 
 
 def wix_error_from_response(response: requests.Response) -> WixError:
@@ -261,11 +267,23 @@ class WixClient:
         filter_: dict[str, Any] | None,
         extra: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """Every item of a query, page by page, whatever page size Wix chooses to answer with.
+
+        Wix may return fewer items than the limit asked for on any page, so a short page
+        never ends paging: offset paging goes on until ``offset`` reaches ``total`` (or, with
+        no total, until an empty page); cursor paging until there is no next cursor. When
+        Wix's answers contradict each other (a total that says more after an empty page, a
+        cursor seen before, fewer items than a total) the query raises
+        :class:`WixIncompleteQuery` naming itself, so that a caller never takes a partial
+        result for the whole.
+        """
         base_query: dict[str, Any] = {"sort": [{"fieldName": "createdDate", "order": "ASC"}]}
         if filter_:
             base_query["filter"] = filter_
         extra = extra or {}
-        offset = 0
+        what = f"query {items_key}" + (f" {json.dumps(filter_, sort_keys=True)}" if filter_ else "")
+        fetched = 0
+        total: int | None = None
         cursor: str | None = None
         seen_cursors: set[str] = set()
         for _ in range(MAX_PAGES):
@@ -277,24 +295,36 @@ class WixClient:
                     else {**base_query, "cursorPaging": {"limit": self.page_size}}
                 )
             else:
-                query = {**base_query, "paging": {"limit": self.page_size, "offset": offset}}
+                query = {**base_query, "paging": {"limit": self.page_size, "offset": fetched}}
             data = self._request("POST", path, json={"query": query, **extra})
             items = self._items(data, items_key)
-            yield from items
             meta = data.get("metadata") or data.get("pagingMetadata") or {}
             if not isinstance(meta, dict):
-                raise WixMalformedResponse(f"{items_key} query: 'metadata' is not an object")
+                raise WixMalformedResponse(f"{what}: 'metadata' is not an object")
+            if isinstance(meta.get("total"), int) and not meta.get("tooManyToCount"):
+                total = meta["total"]
+            yield from items
+            fetched += len(items)
             if self.paging == "cursor":
                 cursor = (meta.get("cursors") or {}).get("next") or None
-                if not cursor or not items or cursor in seen_cursors:
-                    return
+                if not cursor:
+                    break
+                if cursor in seen_cursors:
+                    raise WixIncompleteQuery(f"{what}: Wix returned the same next cursor twice")
                 seen_cursors.add(cursor)
-            else:
-                offset += len(items)
-                total = meta.get("total")
-                if not items or len(items) < self.page_size or (isinstance(total, int) and offset >= total):
-                    return
-        raise WixMalformedResponse(f"{items_key} query did not finish after {MAX_PAGES} pages")
+            elif total is not None:
+                if fetched >= total:
+                    break
+                if not items:
+                    raise WixIncompleteQuery(
+                        f"{what}: Wix reported {total} in all but returned an empty page at offset {fetched}"
+                    )
+            elif not items:
+                break  # no total to go by (tooManyToCount): an empty page is the end
+        else:
+            raise WixIncompleteQuery(f"{what} did not finish after {MAX_PAGES} pages")
+        if total is not None and fetched < total:
+            raise WixIncompleteQuery(f"{what}: Wix reported {total} in all but returned {fetched}")
 
     @staticmethod
     def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:

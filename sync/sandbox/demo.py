@@ -222,4 +222,20 @@ def sandbox_seed(*, now: dt.datetime | None = None) -> WixSite:
         from sync.sandbox.ticketing import sandbox_ticketing_ensure
 
         sandbox_ticketing_ensure()
+        _sale_transitions_schedule()
         return sandbox_site_ensure()
+
+
+def _sale_transitions_schedule() -> None:
+    """Wix announces each sale that begins or ends; the sandbox looks every minute."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="sandbox: announce sale starts and ends",
+        defaults={
+            "func": "sync.sandbox.tasks.sandbox_sale_transitions_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )

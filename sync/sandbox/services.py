@@ -31,6 +31,7 @@ SANDBOX_INSTANCE_ID = "5a9d2c1e-0000-4000-8000-5a9d2c1e0002"
 SANDBOX_USER_ID = "5a9d2c1e-0000-4000-8000-5a9d2c1e0003"
 MAX_POLICIES_PER_EVENT = 3  # Wix: POLICIES_LIMIT_REACHED on the 4th
 MAX_TICKET_DEFINITIONS_PER_EVENT = 100
+ORDER_CONFIRMED = "wix.events.ticketing.events.OrderConfirmed"
 Kind = SandboxEntity.Kind
 
 FQDN: dict[str, str] = {
@@ -135,23 +136,57 @@ def sandbox_webhook_send(*, webhook_id: int) -> str:
     return hook.status
 
 
-def _domain_event(kind: str, slug: str, entity: dict[str, Any], entity_id: str) -> None:
-    envelope: dict[str, Any] = {
+def _carrier_style() -> str:
+    """``json`` (the REST schema's ``...AsJson`` strings) or ``object`` (the SDK's names).
+
+    Real deliveries may carry either (wix-api.md §8a), so by default the sandbox alternates
+    between them over its life; a setting pins one form.
+    """
+    style = settings.SANDBOX_WEBHOOK_CARRIERS
+    if style != "alternate":
+        return style
+    last = SandboxWebhook.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return "json" if last % 2 else "object"
+
+
+def _carry(style: str, json_name: str, object_name: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {json_name: json.dumps(value)} if style == "json" else {object_name: value}
+
+
+def _envelope(kind: str, slug: str, entity_id: str, sequence: str) -> dict[str, Any]:
+    return {
         "id": str(uuid.uuid4()),
         "entityFqdn": FQDN[kind],
         "slug": slug,
         "entityId": entity_id,
         "eventTime": _iso(timezone.now()),
         "triggeredByAnonymizeRequest": False,
-        "entityEventSequence": entity.get("revision", "1"),
+        "entityEventSequence": sequence,
     }
+
+
+def _domain_event(kind: str, slug: str, entity: dict[str, Any], entity_id: str) -> None:
+    """Created / updated / deleted, with the entity (as it is now, or was when deleted)."""
+    envelope = _envelope(kind, slug, entity_id, entity.get("revision", "1"))
+    style = _carrier_style()
+    public = _public(kind, entity)
     if slug == "created":
-        envelope["createdEvent"] = {"entityAsJson": json.dumps(entity)}
+        envelope["createdEvent"] = _carry(style, "entityAsJson", "entity", public)
     elif slug == "updated":
-        envelope["updatedEvent"] = {"currentEntityAsJson": json.dumps(entity)}
+        envelope["updatedEvent"] = _carry(style, "currentEntityAsJson", "currentEntity", public)
     else:
-        envelope["deletedEvent"] = {"movedToTrash": True} if kind == Kind.POLICY else {}
+        envelope["deletedEvent"] = _carry(style, "deletedEntityAsJson", "deletedEntity", public)
+        if kind == Kind.POLICY:
+            envelope["deletedEvent"]["movedToTrash"] = True
     _webhook_queue(f"{FQDN[kind]}_{slug}", entity_id, envelope)
+
+
+def _action_event(kind: str, slug: str, entity: dict[str, Any], body: dict[str, Any]) -> None:
+    """An action event (``sale_started``, ``sale_ended``, ``sale_period_updated``): its body in
+    ``actionEvent.body`` or, in the REST schema's form, the JSON string ``bodyAsJson``."""
+    envelope = _envelope(kind, slug, entity["id"], entity.get("revision", "1"))
+    envelope["actionEvent"] = _carry(_carrier_style(), "bodyAsJson", "body", body)
+    _webhook_queue(f"{FQDN[kind]}_{slug}", entity["id"], envelope)
 
 
 # --- faults --------------------------------------------------------------------------
@@ -168,9 +203,20 @@ def fault_take(path: str) -> SandboxFault | None:
 
 
 # --- reads ---------------------------------------------------------------------------
+def _public(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The entity as Wix shows it: without the sandbox's own markers."""
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
 def _strip(kind: str, data: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    if kind == Kind.TICKET_DEFINITION and "SALES_DETAILS" not in fields:
-        return {k: v for k, v in data.items() if k != "salesDetails"}
+    """What a read returns: sales details only when asked for, and the sale status as of now
+    (Wix computes it when read, so it moves when a sale period begins or ends)."""
+    data = _public(kind, data)
+    if kind != Kind.TICKET_DEFINITION:
+        return data
+    data["saleStatus"] = _sale_status(data, timezone.now())
+    if "SALES_DETAILS" not in fields:
+        data.pop("salesDetails", None)
     return data
 
 
@@ -233,12 +279,16 @@ def entity_query(*, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(condition, dict) and isinstance(condition.get("$eq"), str):
             entities = entities.filter(**{column: condition["$eq"]})
     rows = [e.data for e in entities.order_by("created_date", "wix_id") if _matches(e.data, filter_)]
-    page = [_strip(kind, data, fields) for data in rows[offset : offset + limit]]
+    # Wix chooses its own page size: it may answer fewer items than the limit asked for.
+    page = [
+        _strip(kind, data, fields)
+        for data in rows[offset : offset + min(limit, settings.SANDBOX_MAX_PAGE_SIZE)]
+    ]
     key = LIST_KEY[kind]
     meta: dict[str, Any] = {"count": len(page), "offset": offset, "tooManyToCount": False}
     if isinstance(cursor_paging, dict):
-        more = offset + limit < len(rows)
-        next_state = {"filter": filter_, "offset": offset + limit, "limit": limit}
+        more = offset + len(page) < len(rows)
+        next_state = {"filter": filter_, "offset": offset + len(page), "limit": limit}
         meta["cursors"] = {"next": _encode_cursor(next_state)} if more else {}
     else:
         meta["total"] = len(rows)
@@ -304,6 +354,16 @@ def _validate(kind: str, data: dict[str, Any]) -> None:
         )
 
 
+def _sale_status(data: dict[str, Any], now: dt.datetime) -> str:
+    period = data.get("salePeriod") or {}
+    start, end = period.get("startDate"), period.get("endDate")
+    if start and dt.datetime.fromisoformat(start.replace("Z", "+00:00")) > now:
+        return "SALE_SCHEDULED"
+    if end and dt.datetime.fromisoformat(end.replace("Z", "+00:00")) <= now:
+        return "SALE_ENDED"
+    return "SALE_STARTED"
+
+
 def _derive(kind: str, data: dict[str, Any], *, sold: int = 0) -> dict[str, Any]:
     """Fill the read-only fields Wix computes."""
     if kind != Kind.TICKET_DEFINITION:
@@ -322,16 +382,7 @@ def _derive(kind: str, data: dict[str, Any], *, sold: int = 0) -> dict[str, Any]
     if data["limited"]:
         data["actualLimit"] = data["initialLimit"]
     data.setdefault("hidden", False)
-    now = timezone.now()
-    period = data.get("salePeriod") or {}
-    start = period.get("startDate")
-    end = period.get("endDate")
-    if start and dt.datetime.fromisoformat(start.replace("Z", "+00:00")) > now:
-        data["saleStatus"] = "SALE_SCHEDULED"
-    elif end and dt.datetime.fromisoformat(end.replace("Z", "+00:00")) <= now:
-        data["saleStatus"] = "SALE_ENDED"
-    else:
-        data["saleStatus"] = "SALE_STARTED"
+    data["saleStatus"] = _sale_status(data, timezone.now())
     data["salesDetails"] = _sales_details(data, sold)
     data["limitPerCheckout"] = min(50, data["salesDetails"]["unsoldCount"] or 50)
     return data
@@ -370,7 +421,7 @@ def entity_create(
         )
         if webhooks:
             _domain_event(kind, "created", entity, wix_id)
-    return {ENTITY_KEY[kind]: entity}
+    return {ENTITY_KEY[kind]: _public(kind, entity)}
 
 
 def entity_update(
@@ -389,15 +440,21 @@ def entity_update(
             )
         readonly = {"id", "revision", "createdDate", "updatedDate", "eventId", "salesDetails", "saleStatus"}
         sold = (row.data.get("salesDetails") or {}).get("soldCount", 0)
-        data = {**row.data, **{k: v for k, v in changes.items() if k not in readonly}}
+        allowed = {k: v for k, v in changes.items() if k not in readonly and not k.startswith("_")}
+        data = {**row.data, **allowed}
         _validate(kind, data)
         data["revision"] = str(int(row.data["revision"]) + 1)
         data["updatedDate"] = _iso(timezone.now())
+        before = row.data.get("salePeriod")
         row.data = _derive(kind, data, sold=sold)
         row.save(update_fields=["data", "updated_at"])
         if webhooks:
             _domain_event(kind, "updated", row.data, wix_id)
-    return {ENTITY_KEY[kind]: row.data}
+            if kind == Kind.TICKET_DEFINITION and row.data.get("salePeriod") != before:
+                _action_event(
+                    kind, "sale_period_updated", row.data, {"afterUpdate": row.data.get("salePeriod")}
+                )
+    return {ENTITY_KEY[kind]: _public(kind, row.data)}
 
 
 def entity_delete(*, kind: str, wix_id: str, webhooks: bool = True) -> None:
@@ -409,7 +466,43 @@ def entity_delete(*, kind: str, wix_id: str, webhooks: bool = True) -> None:
         row.data = {**row.data, "_deleted": _iso(timezone.now())}
         row.save(update_fields=["data", "updated_at"])
         if webhooks:
-            _domain_event(kind, "deleted", {}, wix_id)
+            _domain_event(kind, "deleted", row.data, wix_id)
+
+
+def sandbox_sale_transitions(*, now: dt.datetime | None = None) -> int:
+    """Send ``sale_started`` / ``sale_ended`` for each ticket definition whose sale period began
+    or ended since the last look (scheduled every minute while the sandbox is on).
+
+    The status a definition was last announced in is kept in ``_announcedSaleStatus``; a sale
+    that began and ended between two looks sends both, in order.
+    """
+    now = now or timezone.now()
+    sent = 0
+    candidates = (
+        SandboxEntity.objects.filter(kind=Kind.TICKET_DEFINITION, data__has_key="salePeriod")
+        .exclude(data__has_key="_deleted")
+        .values_list("pk", flat=True)
+    )
+    for pk in candidates:
+        with transaction.atomic():
+            row = SandboxEntity.objects.select_for_update().get(pk=pk)
+            status = _sale_status(row.data, now)
+            announced = row.data.get("_announcedSaleStatus") or row.data.get("saleStatus")
+            if status == announced:
+                continue
+            row.data = {**row.data, "saleStatus": status, "_announcedSaleStatus": status}
+            row.save(update_fields=["data", "updated_at"])
+            steps = {"SALE_STARTED": ["sale_started"], "SALE_ENDED": ["sale_started", "sale_ended"]}
+            for slug in steps.get(status, []):
+                if slug == "sale_started" and announced == "SALE_STARTED":
+                    continue
+                # Wix's sale started/ended bodies carry the definition without sales details.
+                body = {
+                    k: v for k, v in _public(Kind.TICKET_DEFINITION, row.data).items() if k != "salesDetails"
+                }
+                _action_event(Kind.TICKET_DEFINITION, slug, row.data, {"ticketDefinition": body})
+                sent += 1
+    return sent
 
 
 def order_place(
@@ -421,6 +514,7 @@ def order_place(
     now = timezone.now()
     number = uuid.uuid4().hex[:12].upper()
     tickets: list[dict[str, Any]] = []
+    items: list[tuple[str, str, int, dict[str, str]]] = []
     with transaction.atomic():
         for td_id, quantity in quantities.items():
             row = (
@@ -441,12 +535,15 @@ def order_place(
             row.data["salesDetails"] = _sales_details(row.data, details["soldCount"] + quantity)
             row.save(update_fields=["data", "updated_at"])
             money = _first_price(row.data)
+            # Order money carries `value`; `amount` is the deprecated name (wix-api.md §8a).
+            price = {"value": money["value"], "amount": money["value"], "currency": money["currency"]}
+            items.append((td_id, row.data.get("name", ""), quantity, price))
             for _ in range(quantity):
                 tickets.append(
                     {
                         "ticketNumber": f"{number}{len(tickets) + 1:03d}",
                         "ticketDefinitionId": td_id,
-                        "price": {"amount": money["value"], "currency": money["currency"]},
+                        "price": price,
                         "email": buyer_email,
                         "confirmed": True,
                         "archived": False,
@@ -460,9 +557,36 @@ def order_place(
             "email": buyer_email,
             "status": "PAID",
             "tickets": tickets,
+            "invoice": _invoice(items),
         }
-        _webhook_queue("wix.events.v1.order_order-confirmed", number, payload)
+        # The name Wix's own SDK gives Order Confirmed (@wix/auto_sdk_events_orders): legacy
+        # payload, no domain-event envelope.
+        _webhook_queue(ORDER_CONFIRMED, number, payload)
     return payload
+
+
+def _invoice(items: list[tuple[str, str, int, dict[str, str]]]) -> dict[str, Any]:
+    def money(value: Decimal, currency: str) -> dict[str, str]:
+        return {"value": f"{value:.2f}", "amount": f"{value:.2f}", "currency": currency}
+
+    currency = items[0][3]["currency"]
+    total = sum((Decimal(price["value"]) * quantity for _, _, quantity, price in items), Decimal(0))
+    return {
+        "items": [
+            {
+                "id": td_id,
+                "name": name,
+                "quantity": quantity,
+                "price": price,
+                "total": money(Decimal(price["value"]) * quantity, price["currency"]),
+            }
+            for td_id, name, quantity, price in items
+        ],
+        "subTotal": money(total, currency),
+        "total": money(total, currency),
+        "grandTotal": money(total, currency),
+        "revenue": money(total, currency),
+    }
 
 
 def _first_price(data: dict[str, Any]) -> dict[str, str]:

@@ -34,7 +34,14 @@ from sync.services.mirrors import (
     ticket_definition_upsert_from_wix,
 )
 from sync.services.push import push_enqueue
-from sync.services.webhooks import PROCESS_TASK, WebhookMalformed, carried_entity, webhook_route
+from sync.services.webhooks import (
+    PROCESS_TASK,
+    WebhookMalformed,
+    carried_deleted_entity,
+    carried_entity,
+    order_ticket_definition_ids,
+    webhook_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +73,12 @@ def _upsert_handler(entity_type: str, upsert: Callable[..., UpsertResult]) -> Ca
 def _delete_handler(entity_type: str, delete: Callable[..., UpsertResult]) -> Callable[..., str]:
     def handle(site: WixSite, data: dict[str, Any]) -> str:
         when = parse_datetime(data["eventTime"]) if isinstance(data.get("eventTime"), str) else None
-        return _after_upsert(site, entity_type, delete(site=site, wix_id=data["entityId"], deleted_at=when))
+        options: dict[str, Any] = {"site": site, "wix_id": data["entityId"], "deleted_at": when}
+        parent = carried_deleted_entity(data).get("eventId")
+        if entity_type != EntityType.EVENT and isinstance(parent, str):
+            # A tombstone of an entity never mirrored still knows its event.
+            options["event_wix_id"] = parent
+        return _after_upsert(site, entity_type, delete(**options))
 
     return handle
 
@@ -90,11 +102,7 @@ def _refresh(site: WixSite, ticket_definition_ids: list[str]) -> str:
 
 
 def _order_confirmed(site: WixSite, data: dict[str, Any]) -> str:
-    tickets = data.get("tickets")
-    if not isinstance(tickets, list):
-        raise WebhookMalformed("tickets is missing")
-    ids = [t.get("ticketDefinitionId") for t in tickets if isinstance(t, dict)]
-    return _refresh(site, [i for i in ids if isinstance(i, str) and i])
+    return _refresh(site, order_ticket_definition_ids(data))
 
 
 HANDLERS: dict[str, Callable[[WixSite, dict[str, Any]], str]] = {

@@ -13,7 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import jwt
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from portal.queue import enqueue
 from sync.models import WebhookDelivery, WixSite
-from sync.services.mirrors import MirrorDataError, mirror_validate
+from sync.services.mirrors import MirrorDataError, mirror_validate, money_value
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,13 @@ def _unverified_instance_id(body: bytes) -> str:
 
 
 def webhook_verify(body: bytes) -> tuple[WixSite, dict[str, Any]]:
-    """Find the site by the token's instanceId, then verify with that site's keys only."""
+    """Find the site by the token's instanceId, then verify with that site's keys only.
+
+    As Wix's own SDK does, the token needs only its ``data`` claim; ``exp`` and ``iat`` are
+    checked when present (a replay without them is still caught by the delivery's unique id).
+    Surrounding whitespace (a trailing newline from a proxy) is not part of the token.
+    """
+    body = body.strip()
     instance_id = _unverified_instance_id(body)
     site = WixSite.objects.filter(instance_id=instance_id, is_active=True).first()
     if site is None:
@@ -111,9 +119,7 @@ def webhook_verify(body: bytes) -> tuple[WixSite, dict[str, Any]]:
             if not isinstance(key, RSAPublicKey):
                 log.warning("Site %s has a webhook public key that is not RSA", site.pk)
                 continue
-            claims = jwt.decode(
-                body, key, algorithms=["RS256"], leeway=leeway, options={"require": ["exp", "iat", "data"]}
-            )
+            claims = jwt.decode(body, key, algorithms=["RS256"], leeway=leeway, options={"require": ["data"]})
         except jwt.InvalidSignatureError:
             continue  # maybe the next key (rotation)
         except jwt.PyJWTError as exc:
@@ -181,7 +187,7 @@ def webhook_receive(*, body: bytes) -> Received:
         return Received(400, delivery, detail=str(exc))
     route = webhook_route(decoded.event_type, decoded.data)
     try:
-        _check_carried_entity(route, decoded.data)
+        _check_readable(route, decoded.data)
     except (WebhookMalformed, MirrorDataError) as exc:
         delivery, _ = WebhookDelivery.objects.get_or_create(
             site=site,
@@ -221,29 +227,60 @@ def webhook_receive(*, body: bytes) -> Received:
     return Received(200, delivery)
 
 
+# What carries the entity, by slug: the REST schema's JSON-string names and the objects the
+# SDK reads (wix-api.md §8a). Real deliveries may carry either, so both are read.
 CARRIERS = {
     "created": ("createdEvent", ("entityAsJson", "entity")),
     "updated": ("updatedEvent", ("currentEntityAsJson", "currentEntity")),
+    "deleted": ("deletedEvent", ("deletedEntityAsJson", "deletedEntity")),
 }
+ACTION_CARRIER = ("actionEvent", ("bodyAsJson", "body"))
 
 
-def carried_entity(data: dict[str, Any]) -> dict[str, Any]:
-    """The entity in a created/updated envelope: a JSON string or an object, either name."""
-    holder_name, keys = CARRIERS[data["slug"]]
+def _carried(data: dict[str, Any], holder_name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
     holder = data.get(holder_name)
     if isinstance(holder, dict):
         for key in keys:
             if holder.get(key) is not None:
                 return _json_object(holder[key], f"{holder_name}.{key}")
-    raise WebhookMalformed(f"{holder_name} carries no entity ({' or '.join(keys)})")
+    return None
+
+
+def carried_entity(data: dict[str, Any]) -> dict[str, Any]:
+    """The entity in a created/updated envelope: a JSON string or an object, either name."""
+    holder_name, keys = CARRIERS[data["slug"]]
+    entity = _carried(data, holder_name, keys)
+    if entity is None:
+        raise WebhookMalformed(f"{holder_name} carries no entity ({' or '.join(keys)})")
+    return entity
+
+
+def carried_deleted_entity(data: dict[str, Any]) -> dict[str, Any]:
+    """The entity as it was when deleted, when Wix sent it (the policy example sends none)."""
+    return _carried(data, *CARRIERS["deleted"]) or {}
+
+
+def carried_action_body(data: dict[str, Any]) -> dict[str, Any]:
+    """An action event's body (``sale_started``: ``{ticketDefinition}``; ``sale_period_updated``:
+    ``{afterUpdate, ...}``), or an empty dict when Wix sent none."""
+    return _carried(data, *ACTION_CARRIER) or {}
 
 
 def _ignored_reason(event_type: str) -> str:
-    return "ignored: not handled" if event_type in IGNORED_EVENT_TYPES else "ignored: unknown type"
+    return "ignored: not handled" if event_type_is_ignored(event_type) else "ignored: unknown type"
 
 
-def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
-    """A created/updated delivery must carry a readable entity: refuse it now (400), not later."""
+def _check_readable(route: str | None, data: dict[str, Any]) -> None:
+    """Refuse now (400) what could never be processed, rather than fail later."""
+    if route == "order_confirmed":
+        order_ticket_definition_ids(data)
+        return
+    if route == "ticket_definition_refresh":
+        carried_action_body(data)  # a body that is there must be a JSON object
+        return
+    if route is not None and route.endswith("_deleted"):
+        carried_deleted_entity(data)  # one that is there must be a JSON object
+        return
     if route is None or not route.endswith(("_created", "_updated")):
         return
     entity = carried_entity(data)
@@ -252,11 +289,47 @@ def _check_carried_entity(route: str | None, data: dict[str, Any]) -> None:
         raise WebhookMalformed("the carried entity's id differs from entityId")
 
 
+# --- orders (legacy Events v1 payload, wix-api.md §4) -----------------------------------------
+def order_ticket_definition_ids(data: dict[str, Any]) -> list[str]:
+    """The distinct ticket definitions an order sold, in the order they first appear."""
+    tickets = data.get("tickets")
+    if not isinstance(tickets, list):
+        raise WebhookMalformed("the order's tickets are missing")
+    ids = [t.get("ticketDefinitionId") for t in tickets if isinstance(t, dict)]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+
+
+def order_summary(data: dict[str, Any]) -> str:
+    """One line for staff: the order number, tickets per definition and what they cost."""
+    tickets = [t for t in data.get("tickets") or [] if isinstance(t, dict)]
+    counts = Counter(str(t.get("ticketDefinitionId") or "?") for t in tickets)
+    totals: dict[str, Decimal] = {}
+    for ticket in tickets:
+        try:
+            # Order money carries ``value``, or the deprecated ``amount`` (wix-api.md §8a).
+            value, currency = money_value(ticket.get("price"), "price", "ticket")
+        except MirrorDataError:
+            continue
+        totals[currency] = totals.get(currency, Decimal(0)) + value
+    sold = ", ".join(f"{n} x {td_id}" for td_id, n in counts.items()) or "no tickets"
+    paid = " + ".join(f"{amount:.2f} {currency}".strip() for currency, amount in totals.items())
+    return f"Order {data.get('orderNumber', '?')} ({data.get('status', '?')}): {sold}" + (
+        f"; {paid}" if paid else ""
+    )
+
+
 # --- routing -------------------------------------------------------------------------------
+# Order Confirmed as Wix's own SDK names it (@wix/auto_sdk_events_orders), and the spelling an
+# earlier reading of the docs guessed, which is still accepted.
+ORDER_CONFIRMED_TYPES = frozenset(
+    {"wix.events.ticketing.events.OrderConfirmed", "wix.events.v1.order_order-confirmed"}
+)
 # Types Wix sends that the portal knowingly does not act on (stored as "ignored: not
 # handled"); any other unrouted type is stored as "ignored: unknown type" for staff to see.
 _EVENT_SIGNALS = ("published", "canceled", "started", "ended", "reminder")
-_ORDER_SIGNALS = (
+_ORDER_SIGNALS = ("Initiated", "Updated", "Paid", "Deleted")
+_RESERVATION_SIGNALS = ("Created", "Updated")
+_LEGACY_ORDER_SIGNALS = (
     "order-initiated",
     "order-updated",
     "order-paid",
@@ -265,9 +338,23 @@ _ORDER_SIGNALS = (
     "reservation-updated",
 )
 IGNORED_EVENT_TYPES = frozenset(
-    [f"wix.events.v3.event_event_{name}" for name in _EVENT_SIGNALS]
-    + [f"wix.events.v1.order_{name}" for name in _ORDER_SIGNALS]
+    # Events V3 (the SDK's names, and the event_event_* spelling some doc pages print).
+    [f"wix.events.v3.event_{name}" for name in _EVENT_SIGNALS]
+    + [f"wix.events.v3.event_event_{name}" for name in _EVENT_SIGNALS]
+    + [f"wix.events.ticketing.events.Order{name}" for name in _ORDER_SIGNALS]
+    + [f"wix.events.ticketing.events.Reservation{name}" for name in _RESERVATION_SIGNALS]
+    + [f"wix.events.v1.order_{name}" for name in _LEGACY_ORDER_SIGNALS]
 )
+_TICKETING_TOPIC = "wix.events.ticketing.events."
+
+
+def event_type_is_ignored(event_type: str) -> bool:
+    """Known and deliberately not acted on: the list above, and any other order or
+    reservation event on the ticketing topic (Wix adds siblings there)."""
+    if event_type in IGNORED_EVENT_TYPES:
+        return True
+    name = event_type.removeprefix(_TICKETING_TOPIC)
+    return name != event_type and name.startswith(("Order", "Reservation"))
 
 
 def _entity_kind(fqdn: str) -> str | None:
@@ -282,7 +369,7 @@ def _entity_kind(fqdn: str) -> str | None:
 
 def webhook_route(event_type: str, data: dict[str, Any]) -> str | None:
     """The handler name for a delivery, or None for a type the portal ignores."""
-    if "order" in event_type and "confirmed" in event_type:
+    if event_type in ORDER_CONFIRMED_TYPES:
         return "order_confirmed"
     kind = _entity_kind(str(data.get("entityFqdn") or ""))
     slug = data.get("slug")
