@@ -189,12 +189,13 @@ SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", f"{PORTAL_BASE_URL}/webhook
 # Wix may answer a query page with fewer items than asked for; a cap below the asked limit
 # plays that (the portal must page on to the total, not stop at a short page).
 SANDBOX_MAX_PAGE_SIZE = env_int("SANDBOX_MAX_PAGE_SIZE", 100)
-# How the sandbox's webhooks carry entities: "json" (entityAsJson, ... strings), "object"
-# (entity, ... as the SDK reads them) or "alternate" between the two, as real Wix may.
+# How the sandbox's webhooks carry entities: "object" (entity, ... as Wix's SDK reads them),
+# "both" (the object and the entityAsJson, ... string), "json" (the string alone, which the
+# SDK cannot read) or "alternate" between object and both.
 SANDBOX_WEBHOOK_CARRIERS = env_str("SANDBOX_WEBHOOK_CARRIERS", "alternate")
-if SANDBOX_WEBHOOK_CARRIERS not in ("alternate", "json", "object"):
+if SANDBOX_WEBHOOK_CARRIERS not in ("alternate", "both", "json", "object"):
     raise ImproperlyConfigured(
-        f"SANDBOX_WEBHOOK_CARRIERS={SANDBOX_WEBHOOK_CARRIERS!r}: use alternate, json or object."
+        f"SANDBOX_WEBHOOK_CARRIERS={SANDBOX_WEBHOOK_CARRIERS!r}: use alternate, both, json or object."
     )
 # The fake ticketing system's bearer token, and a delay to play a slow target (benchmarks).
 EXTERNAL_SANDBOX_TOKEN = env_str("EXTERNAL_SANDBOX_TOKEN", "sandbox-ticketing-token")

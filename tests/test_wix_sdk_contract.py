@@ -225,7 +225,7 @@ def _deliver_all() -> list[tuple[SandboxWebhook, str]]:
     """Send every queued sandbox webhook to the live portal, in order; each with the exact body
     the portal received (as it stored it)."""
     delivered = []
-    for hook in SandboxWebhook.objects.order_by("pk"):
+    for hook in SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).order_by("pk"):
         before = WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         outcome = sandbox_webhook_send(webhook_id=hook.pk)
         hook.refresh_from_db()
@@ -252,26 +252,35 @@ def _carrier_form(data: dict[str, Any]) -> str:
 
 # --- webhooks -------------------------------------------------------------------------------
 def test_the_sdk_decodes_every_webhook_the_sandbox_sends_as_the_portal_does(
-    wix_sdk: Referee, sandbox: WixSite
+    wix_sdk: Referee, sandbox: WixSite, settings: Any
 ) -> None:
+    settings.SANDBOX_WEBHOOK_CARRIERS = "alternate"  # the default, whatever the environment says
     _scenario()
     delivered = _deliver_all()
     jwts = [raw for _, raw in delivered]
-    # A body whose signature is not the sandbox's: the SDK must refuse it, or its "valid" means nothing.
+    # Two controls, so that an agreement below means something. A body whose signature is not
+    # the sandbox's: the SDK must refuse it. An entity carried only as the REST schema's JSON
+    # string (the sandbox's "json" form): the portal reads it, the SDK's handler gets none.
     header, payload, _ = jwts[0].split(".")
     forged = ".".join([header, payload, jwts[-1].split(".")[2]])
+    settings.SANDBOX_WEBHOOK_CARRIERS = "json"
+    _edit(Kind.POLICY, demo_id("policy:jazz-night:age"), name="Age limit")
+    [(_, json_only)] = _deliver_all()
     answer = wix_sdk.run(
         {
             "mode": "webhooks",
             "appId": "sandbox-app",
             "publicKey": sandbox_key().public_pem,
             "deliveries": [{"key": str(i), "jwt": jwt} for i, jwt in enumerate(jwts)]
-            + [{"key": "forged", "jwt": forged}],
+            + [{"key": "forged", "jwt": forged}, {"key": "json-only", "jwt": json_only}],
         }
     )
     results = {r["key"]: r for r in answer["results"]}
     assert "error" in results["forged"], "the SDK accepted a body with another token's signature"
     assert "signature" in results["forged"]["error"]["message"].lower(), results["forged"]["error"]
+    [control] = results["json-only"]["handlers"]
+    assert carried_entity(webhook_decode(webhook_verify(json_only.encode())[1]).data)["name"] == "Age limit"
+    assert (control["handler"], control["envelope"].get("entity")) == ("onPolicyUpdated", None)
 
     problems: list[str] = []
     seen: dict[str, set[str]] = {}
@@ -349,12 +358,18 @@ def test_the_sdk_decodes_every_webhook_the_sandbox_sends_as_the_portal_does(
         + "\n".join(problems)
         + f"\nTypes and carrier forms the sandbox sent:\n{summary}"
     )
-    # The scenario makes the sandbox send created/updated/deleted of every kind and an order.
-    types = set(seen)
-    for kind_fqdn in ("wix.events.v3.event", "wix.events.v2.policy", "wix.events.v3.ticket_definition"):
-        for slug in ("created", "updated", "deleted"):
-            assert f"{kind_fqdn}_{slug}" in types, f"the scenario sent no {kind_fqdn}_{slug}:\n{summary}"
-    assert any(route == "order_confirmed" for route in (webhook_route(t, {}) for t in types)), summary
+    # The scenario makes the sandbox send created/updated/deleted of every kind, the ticket
+    # definitions' sale actions and an order: each was checked above, in every form it came in.
+    wanted = [
+        f"{fqdn}_{slug}"
+        for fqdn in ("wix.events.v3.event", "wix.events.v2.policy", "wix.events.v3.ticket_definition")
+        for slug in ("created", "updated", "deleted")
+    ] + [
+        f"wix.events.v3.ticket_definition_{slug}"
+        for slug in ("sale_started", "sale_ended", "sale_period_updated")
+    ]
+    assert not set(wanted) - set(seen), f"the scenario sent none of {set(wanted) - set(seen)}:\n{summary}"
+    assert any(webhook_route(t, {}) == "order_confirmed" for t in seen), summary
 
 
 # --- REST -------------------------------------------------------------------------------------

@@ -137,20 +137,29 @@ def sandbox_webhook_send(*, webhook_id: int) -> str:
 
 
 def _carrier_style() -> str:
-    """``json`` (the REST schema's ``...AsJson`` strings) or ``object`` (the SDK's names).
+    """``object`` (the SDK's names), ``both`` (the object and the REST schema's ``...AsJson``
+    string side by side) or ``json`` (the string alone).
 
-    Real deliveries may carry either (wix-api.md §8a), so by default the sandbox alternates
-    between them over its life; a setting pins one form.
+    Wix's own SDK reads only the objects (``createdEvent.entity``, ``actionEvent.body``, …:
+    tests/test_wix_sdk_contract.py), so a delivery from Wix carries them; the REST schema
+    names the strings (wix-api.md §8a). By default the sandbox alternates between the object
+    alone and both forms, so that the portal reads each over the sandbox's life; ``json``
+    pins the string alone (a form the SDK cannot read) to try a receiver on it.
     """
     style = settings.SANDBOX_WEBHOOK_CARRIERS
     if style != "alternate":
         return style
     last = SandboxWebhook.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    return "json" if last % 2 else "object"
+    return "both" if last % 2 else "object"
 
 
 def _carry(style: str, json_name: str, object_name: str, value: dict[str, Any]) -> dict[str, Any]:
-    return {json_name: json.dumps(value)} if style == "json" else {object_name: value}
+    carried: dict[str, Any] = {}
+    if style in ("json", "both"):
+        carried[json_name] = json.dumps(value)
+    if style in ("object", "both"):
+        carried[object_name] = value
+    return carried
 
 
 def _envelope(kind: str, slug: str, entity_id: str, sequence: str) -> dict[str, Any]:
