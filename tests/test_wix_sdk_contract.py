@@ -45,9 +45,7 @@ from sync.services.webhooks import (
     webhook_route,
     webhook_verify,
 )
-from tests.wix_sdk_referee import Referee, wix_sdk
-
-__all__ = ["wix_sdk"]  # the session fixture, imported for this module's tests
+from tests.wix_sdk_referee import Referee, wix_sdk  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.wix_sdk, pytest.mark.django_db(transaction=True)]
 
@@ -252,7 +250,9 @@ def _carrier_form(data: dict[str, Any]) -> str:
 
 # --- webhooks -------------------------------------------------------------------------------
 def test_the_sdk_decodes_every_webhook_the_sandbox_sends_as_the_portal_does(
-    wix_sdk: Referee, sandbox: WixSite, settings: Any
+    wix_sdk: Referee,  # noqa: F811 - fixture
+    sandbox: WixSite,
+    settings: Any,
 ) -> None:
     settings.SANDBOX_WEBHOOK_CARRIERS = "alternate"  # the default, whatever the environment says
     _scenario()
@@ -382,7 +382,10 @@ def _backfill(site: WixSite) -> BackfillRun:
 
 
 def test_the_sdk_reads_the_sandbox_as_the_portal_mirrors_it(
-    wix_sdk: Referee, sandbox: WixSite, live_server: Any, settings: Any
+    wix_sdk: Referee,  # noqa: F811 - fixture
+    sandbox: WixSite,
+    live_server: Any,
+    settings: Any,
 ) -> None:
     # Revisions past 1, sold tickets, a new and a deleted policy: what a Get or Query must show.
     entity_create(
