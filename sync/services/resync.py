@@ -160,6 +160,7 @@ def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: 
         locked.external_id = new_external_id
         # Unknown what the repaired record holds: the next push must send the payload.
         locked.last_payload_hash = ""
+        locked.last_payload, locked.external_facts, locked.drift = None, {}, {}
         locked.full_clean()
         locked.save()
     return repair
