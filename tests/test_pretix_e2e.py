@@ -133,13 +133,13 @@ def test_backfill_builds_events_items_quotas_and_confirm_texts(
     assert Decimal(free["default_price"]) == 0
 
     assert _confirm_texts(pretix, "spring-gala") == [
-        "Refund policy: <p>Full refund up to 7 days before the event; 50% afterwards.</p>",
-        "Code of conduct: <p>Be kind. Harassment of any kind is not tolerated.</p>",
+        "**Refund policy**\n\nFull refund up to 7 days before the event; 50% afterwards.",
+        "**Code of conduct**\n\nBe kind. Harassment of any kind is not tolerated.",
     ]
-    assert [t.split(":")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
-        "Refund policy",
-        "Weather",
-        "Accessibility",
+    assert [t.split("\n")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
+        "**Refund policy**",
+        "**Weather**",
+        "**Accessibility**",
     ]
     assert ExternalLink.objects.filter(entity_type="event").count() == 3
     assert ExternalLink.objects.filter(entity_type="ticket_definition").count() == 8
@@ -229,16 +229,16 @@ def test_webhook_updates_and_deletes_change_the_right_pretix_records(
     ]
     assert sorted(seated_quota["variations"]) == sorted(v["id"] for v in seated["variations"])
     assert _confirm_texts(pretix, "spring-gala") == [
-        "Refund policy: <p>No refunds.</p>",
-        "Code of conduct: <p>Be kind. Harassment of any kind is not tolerated.</p>",
+        "**Refund policy**\n\nNo refunds.",
+        "**Code of conduct**\n\nBe kind. Harassment of any kind is not tolerated.",
     ]
-    assert [t.split(":")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
-        "Refund policy",
-        "Accessibility",
+    assert [t.split("\n")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
+        "**Refund policy**",
+        "**Accessibility**",
     ]
     assert _confirm_texts(pretix, "jazz-night") == [
-        "Age restriction: <p>Guests must be 16 or older.</p>",
-        "Photography: <p>No flash.</p>",
+        "**Age restriction**\n\nGuests must be 16 or older.",
+        "**Photography**\n\nNo flash.",
     ]
     slug, item_id, quota_id = links_before[demo_id("td:jazz-night:supporter")].split("/")
     session = pretix.session()

@@ -29,6 +29,7 @@ from sync.models import (
     TicketDefinition,
 )
 from sync.services.mapping import MappingError, MappingSpec, mapping_apply, mappings_seed
+from sync.services.pretix import SlugFixError, pretix_event_adopt, pretix_event_slug_use, slug_conflict_of
 from sync.services.push import MIRRORS, work_retry, work_retry_dead_since
 from sync.services.resync import link_repair, refs_of_links
 
@@ -302,6 +303,19 @@ class HasErrorFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SlugFixForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Kept in the audit record."
+    )
+
+
+class OtherSlugForm(SlugFixForm):
+    slug = forms.CharField(
+        max_length=50, help_text="pretix's short form: letters, digits, dots and dashes (at most 50)."
+    )
+    field_order = ["slug", "reason"]
+
+
 @admin.register(OutboundWork)
 class OutboundWorkAdmin(ReadOnlyAdmin):
     list_display = [
@@ -323,10 +337,99 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["retry_now", "retry_dead_since"]
     show_full_result_count = False
+    readonly_fields = ["pretix_slug_fixes"]
 
     @admin.display(description="Last error")
     def short_error(self, obj: OutboundWork) -> str:
         return obj.last_error[:120]
+
+    @admin.display(description="Fix")
+    def pretix_slug_fixes(self, obj: OutboundWork) -> str:
+        """A dead letter for a pretix slug another event has: staff adopt that event or pick a slug."""
+        details = slug_conflict_of(obj)
+        if details is None:
+            return "-"
+        links = []
+        if details.get("pretix_event"):
+            links.append(
+                format_html(
+                    '<a class="button" href="{}">Adopt pretix event {}…</a>',
+                    reverse("admin:sync_outboundwork_pretix_adopt", args=[obj.pk]),
+                    details["slug"],
+                )
+            )
+        links.append(
+            format_html(
+                '<a class="button" href="{}">Use another slug…</a>',
+                reverse("admin:sync_outboundwork_pretix_slug", args=[obj.pk]),
+            )
+        )
+        return format_html(" ".join(["{}"] * len(links)), *links)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/pretix-adopt/", view(self.pretix_adopt_view), name="sync_outboundwork_pretix_adopt"
+            ),
+            path("<int:pk>/pretix-slug/", view(self.pretix_slug_view), name="sync_outboundwork_pretix_slug"),
+            *super().get_urls(),
+        ]
+
+    def pretix_adopt_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._slug_fix(request, pk, adopt=True)
+
+    def pretix_slug_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._slug_fix(request, pk, adopt=False)
+
+    def _slug_fix(self, request: HttpRequest, pk: int, *, adopt: bool) -> HttpResponse:
+        """Two steps, as a link repair: the form, then a confirmation naming what will change."""
+        work = get_object_or_404(OutboundWork.objects.select_related("system", "site"), pk=pk)
+        if not (self.has_retry_permission(request) and request.user.has_perm("sync.change_externallink")):
+            return HttpResponse("You may not fix dead letters.", status=403)
+        details = slug_conflict_of(work)
+        if details is None:
+            self.message_user(request, "This work is not dead for a pretix slug conflict.", messages.WARNING)
+            return redirect("admin:sync_outboundwork_change", work.pk)
+        form = (SlugFixForm if adopt else OtherSlugForm)(request.POST or None)
+        confirming = False
+        if request.method == "POST" and form.is_valid():
+            if request.POST.get("confirm") == "yes":
+                try:
+                    if adopt:
+                        link = pretix_event_adopt(
+                            work=work, reason=form.cleaned_data["reason"], user=request.user
+                        )
+                    else:
+                        link = pretix_event_slug_use(
+                            work=work,
+                            slug=form.cleaned_data["slug"],
+                            reason=form.cleaned_data["reason"],
+                            user=request.user,
+                        )
+                except SlugFixError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Wix event {link.wix_id} is linked to pretix event {link.external_id}; "
+                        "its dead work is queued again.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:sync_outboundwork_change", work.pk)
+            else:
+                confirming = True
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adopt the pretix event" if adopt else "Use another slug",
+            "work": work,
+            "details": details,
+            "adopt": adopt,
+            "form": form,
+            "confirming": confirming,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sync/outboundwork/pretix_slug.html", context)
 
     @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:

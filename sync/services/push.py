@@ -433,32 +433,36 @@ def _record_links(job: _Job, replaced: bool, now: dt.datetime) -> str:
     )
 
 
+def calls_store(*, work: OutboundWork, records: list[CallRecord]) -> None:
+    """The HTTP calls made for a unit of work, as its SyncLog attempt rows."""
+    SyncLog.objects.bulk_create(
+        SyncLog(
+            work=work,
+            system_id=work.system_id,
+            entity_type=work.entity_type,
+            wix_id=work.wix_id,
+            trigger=work.trigger,
+            action=r.action,
+            http_status=r.http_status,
+            duration_ms=r.duration_ms,
+            request_excerpt=r.request,
+            response_excerpt=r.response,
+            error=r.error,
+            note=r.note,
+            status=SyncLog.Status.SUCCESS
+            if r.permanent is None
+            else SyncLog.Status.PERMANENT
+            if r.permanent
+            else SyncLog.Status.RETRYABLE,
+        )
+        for r in records
+    )
+
+
 def _complete(job: _Job) -> str:
     """Database writes: the attempt rows, the link, and the work's new state."""
     work = job.work
-    if job.recorder.records:
-        SyncLog.objects.bulk_create(
-            SyncLog(
-                work=work,
-                system_id=work.system_id,
-                entity_type=work.entity_type,
-                wix_id=work.wix_id,
-                trigger=work.trigger,
-                action=r.action,
-                http_status=r.http_status,
-                duration_ms=r.duration_ms,
-                request_excerpt=r.request,
-                response_excerpt=r.response,
-                error=r.error,
-                note=r.note,
-                status=SyncLog.Status.SUCCESS
-                if r.permanent is None
-                else SyncLog.Status.PERMANENT
-                if r.permanent
-                else SyncLog.Status.RETRYABLE,
-            )
-            for r in job.recorder.records
-        )
+    calls_store(work=work, records=job.recorder.records)
     try:
         if job.error is not None:
             raise job.error

@@ -182,6 +182,31 @@ class PretixAdapter(PretixPlanner):
             details=details,
         )
 
+    def event_create(
+        self, http: RecordedHttp, *, wix_id: str, payload: dict[str, Any], create_only: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Outside the push path (staff chose the slug): find the event by its Wix id, or create it."""
+        return self._event_create(http, "create", wix_id, payload, create_only)
+
+    def event_adopt(self, http: RecordedHttp, *, slug: str, wix_id: str) -> dict[str, Any]:
+        """Make a pretix event staff chose the Wix event's: tag it with the Wix id, declare the
+        item properties. Refused if it already carries another Wix event's id."""
+        self._meta_declare(http, "update")
+        event = self._call(http, "update", "GET", f"events/{quote(slug)}/")
+        meta = dict(event.get("meta_data") or {})
+        owner = meta.get(EVENT_META)
+        if owner and owner != wix_id:
+            raise ExternalError(
+                f"pretix event {slug} already belongs to Wix event {owner}: not adopted", permanent=True
+            )
+        if owner != wix_id:
+            event = self._call(
+                http, "update", "PATCH", f"events/{quote(slug)}/", {"meta_data": {**meta, EVENT_META: wix_id}}
+            )
+        http.note(f"Adopted by staff for Wix event {wix_id}.")
+        self._item_properties_declare(http, "update", event)
+        return dict(event)
+
     def _event_learn(self, context: PushContext, wix_id: str, event: dict[str, Any]) -> None:
         """Remember what pretix decided for the event, and check the ticket being pushed against it."""
         currency = event.get("currency")
