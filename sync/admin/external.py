@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -11,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from portal.admin_utils import ReadOnlyAdmin
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
@@ -75,7 +76,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         (
             "pretix",
             {
-                "fields": ["organizer", "default_currency"],
+                "fields": ["organizer", "default_currency", "drift_action"],
                 "description": "For a pretix system: the base URL is pretix's own (e.g. https://pretix.eu), "
                 "the authentication an API token. Saved without mappings, it gets the default ones.",
             },
@@ -218,6 +219,21 @@ class RepairForm(forms.Form):
 _resync_links, _dry_run_links = resync_actions(refs_of_links)
 
 
+class DriftFilter(admin.SimpleListFilter):
+    title = "changed by hand"
+    parameter_name = "drift"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(drift={})
+        if self.value() == "no":
+            return queryset.filter(drift={})
+        return queryset
+
+
 @admin.register(ExternalLink)
 class ExternalLinkAdmin(ReadOnlyAdmin):
     list_display = [
@@ -228,10 +244,38 @@ class ExternalLinkAdmin(ReadOnlyAdmin):
         "last_pushed_revision",
         "last_pushed_at",
         "deleted_at",
+        "drift_fields",
         "repair_link",
     ]
     list_select_related = ["system"]
-    list_filter = ["system", "entity_type", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = ["system", "entity_type", DriftFilter, ("deleted_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["drift_table"]
+
+    @admin.display(description="Changed by hand")
+    def drift_fields(self, obj: ExternalLink) -> str:
+        return ", ".join(sorted(obj.drift)) or "-"
+
+    @admin.display(description="Changed by hand since the last push")
+    def drift_table(self, obj: ExternalLink) -> str:
+        """Per field: what the portal sent, and what the system holds now (read at reconciliation)."""
+        if not obj.drift:
+            checked = f" (checked {obj.drift_checked_at:%Y-%m-%d %H:%M})" if obj.drift_checked_at else ""
+            return f"Nothing{checked}."
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            (
+                (field, _short(v.get("pushed")), _short(v.get("found")))
+                for field, v in sorted(obj.drift.items())
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Field</th><th>Pushed</th><th>In {} now</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            obj.system,
+            rows,
+        )
+
     search_fields = ["wix_id", "external_id"]
     inlines = [LinkRepairInline]
     actions = [_resync_links, _dry_run_links]
@@ -286,6 +330,11 @@ class ExternalLinkAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/sync/externallink/repair.html", context)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 class HasErrorFilter(admin.SimpleListFilter):

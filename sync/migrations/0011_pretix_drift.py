@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='externallink',
             name='external_facts',
-            field=models.JSONField(blank=True, default=dict, help_text="What the system decided itself and the portal must respect (pretix: the event's currency)."),
+            field=models.JSONField(blank=True, default=dict, help_text="What the system decided itself, which the portal respects (pretix: an event's currency)."),
         ),
         migrations.AddField(
             model_name='externallink',
@@ -62,6 +62,11 @@ class Migration(migrations.Migration):
             model_name='fieldmapping',
             name='transform',
             field=models.CharField(choices=[('text', 'Text'), ('integer', 'Integer'), ('decimal', "Decimal (from Wix's money string)"), ('datetime', 'ISO date-time (UTC)'), ('boolean', 'Boolean'), ('enum_map', 'Enum map'), ('template', 'Template'), ('constant', 'Constant'), ('html_to_markdown', 'HTML to Markdown')], default='text', max_length=16),
+        ),
+        migrations.AddField(
+            model_name='reconciliationrun',
+            name='drift',
+            field=models.JSONField(blank=True, default=list),
         ),
         migrations.RunPython(policies_as_markdown, migrations.RunPython.noop),
     ]

@@ -26,6 +26,7 @@ from sync.models import (
     TicketDefinition,
     WixSite,
 )
+from sync.services.drift import drift_check_event
 from sync.services.mapping import MappingError
 from sync.services.mirrors import (
     MirrorDataError,
@@ -191,6 +192,7 @@ def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> Re
     run.save(update_fields=["status", "started_at", "updated_at"])
     healed: list[dict[str, str]] = []
     errors: list[dict[str, str]] = []
+    drift: list[dict[str, Any]] = []
     try:
         client = site.wix_client()
         for event in Event.objects.filter(site=site, deleted_at__isnull=True):
@@ -198,12 +200,16 @@ def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> Re
                 healed += _reconcile_event(client, site, event)
             except (WixError, MirrorDataError) as exc:
                 errors.append({"event": event.wix_id, "error": str(exc)})
+            # The other side: what staff changed by hand in the ticketing systems.
+            rows, drift_errors = drift_check_event(site=site, event_wix_id=event.wix_id)
+            drift += rows
+            errors += drift_errors
     except Exception as exc:
         log.exception("Reconciliation of %s failed", site)
         errors.append({"event": "", "error": f"{exc.__class__.__name__}: {exc}"})
-    run.healed, run.errors, run.finished_at = healed, errors, timezone.now()
+    run.healed, run.errors, run.drift, run.finished_at = healed, errors, drift, timezone.now()
     run.status = ReconciliationRun.Status.FAILED if errors else ReconciliationRun.Status.SUCCEEDED
-    run.save(update_fields=["healed", "errors", "finished_at", "status", "updated_at"])
+    run.save(update_fields=["healed", "errors", "drift", "finished_at", "status", "updated_at"])
     return run
 
 
