@@ -124,7 +124,8 @@ def test_validation_accepts_good_mappings(mapping: MappingSpec) -> None:
 
 
 WIX_POLICY_HTML = (
-    "<p>Refunds up to 7&nbsp;days before the event. Caf&eacute; &amp; bar excluded; &lt;b&gt; is not bold.</p>"
+    "<p>Refunds up to 7&nbsp;days before the event. Caf&eacute; &amp; bar excluded; "
+    "&lt;b&gt; is not bold.</p>"
     "<ul><li><p>Full refund</p></li><li>50% <u>afterwards</u><br>by email</li></ul><ol><li>one</li></ol>"
     '<p>Read <a href="https://example.com/terms?a=1&amp;b=2" target="_blank">our terms</a>.'
     '<img src="https://example.com/x.png" alt="x"></p>'

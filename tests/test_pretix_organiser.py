@@ -163,7 +163,7 @@ def test_names_are_cut_to_pretixs_limits_and_impossible_numbers_refused(
     system.mappings.filter(target_field="default_price").update(
         source_path="", transform="constant", argument='"100000000000.00"'
     )
-    with pytest.raises(ExternalError, match="default_price 100000000000.00 is outside") as error:
+    with pytest.raises(ExternalError, match=r"default_price 100000000000\.00 is outside") as error:
         push_decide(system=system, site=site, entity_type=EntityType.TICKET_DEFINITION, wix_id=TD["id"])
     assert error.value.permanent
 
@@ -187,8 +187,13 @@ def test_a_refused_quota_takes_back_the_item_it_was_for(system: ExternalSystem) 
     from sync.clients.base import PushContext
 
     with pytest.raises(ExternalError, match="greater than 0") as error:
-        adapter.create(http, entity_type="ticket_definition", payload=payload, idempotency_key="k",
-                       context=PushContext(facts=context_facts))  # fmt: skip
+        adapter.create(
+            http,
+            entity_type="ticket_definition",
+            payload=payload,
+            idempotency_key="k",
+            context=PushContext(facts=context_facts),
+        )
     assert error.value.permanent and len(cleanup.calls) == 1
     assert "deleted again" in (http.last.note if http.last else "")
 
@@ -218,8 +223,12 @@ def _slug_dead_letter(site: Any, system: ExternalSystem, owner: str = "") -> Out
         status=400,
         json={"slug": ["This slug has already been used for a different event."]},
     )
-    theirs = _pretix_event(currency="USD", name={"en": "Box office gala"}, meta_data={"wix_event_id": owner},
-                           item_meta_properties={})  # fmt: skip
+    theirs = _pretix_event(
+        currency="USD",
+        name={"en": "Box office gala"},
+        meta_data={"wix_event_id": owner},
+        item_meta_properties={},
+    )
     responses.get(f"{API}/events/spring-gala/", json=theirs)
     push_enqueue(site=site, entity_type="event", wix_ids=[EVENT_ID], trigger="backfill")
     push_enqueue(site=site, entity_type="ticket_definition", wix_ids=[TD["id"]], trigger="backfill")
@@ -267,7 +276,9 @@ def test_staff_adopt_the_pretix_event_that_has_the_slug(
     # The event and its ticket are queued again (the ticket is EUR, the adopted event USD: it
     # will say so); the calls made are on the dead letter's log.
     assert set(OutboundWork.objects.filter(status="pending").values_list("entity_type", flat=True)) == {
-        "event", "ticket_definition"}  # fmt: skip
+        "event",
+        "ticket_definition",
+    }
     assert SyncLog.objects.filter(work=work, note__contains="Adopted by staff").exists()
     with pytest.raises(SlugFixError):
         pretix_event_adopt(work=work, reason="", user=admin_user)  # no longer a dead letter
@@ -353,15 +364,32 @@ def _linked(site: Any, system: ExternalSystem) -> tuple[ExternalLink, ExternalLi
     event_upsert_from_wix(site=site, data=EVENT)
     ticket_definition_upsert_from_wix(site=site, data=TD)
     event = ExternalLink.objects.create(
-        system=system, site=site, entity_type="event", wix_id=EVENT_ID, external_id="gala",
-        last_payload={"name": {"en": "Spring Gala"}, "slug": "spring-gala", "meta_data": {"wix_event_id": EVENT_ID}},
-        last_payload_hash="h1", external_facts={"currency": "EUR"},
-    )  # fmt: skip
+        system=system,
+        site=site,
+        entity_type="event",
+        wix_id=EVENT_ID,
+        external_id="gala",
+        last_payload={
+            "name": {"en": "Spring Gala"},
+            "slug": "spring-gala",
+            "meta_data": {"wix_event_id": EVENT_ID},
+        },
+        last_payload_hash="h1",
+        external_facts={"currency": "EUR"},
+    )
     item = ExternalLink.objects.create(
-        system=system, site=site, entity_type="ticket_definition", wix_id=TD["id"], external_id="gala/31/7",
-        last_payload={"name": {"en": "General Admission"}, "default_price": "25.00", "quota": {"name": "GA", "size": 200}},
+        system=system,
+        site=site,
+        entity_type="ticket_definition",
+        wix_id=TD["id"],
+        external_id="gala/31/7",
+        last_payload={
+            "name": {"en": "General Admission"},
+            "default_price": "25.00",
+            "quota": {"name": "GA", "size": 200},
+        },
         last_payload_hash="h2",
-    )  # fmt: skip
+    )
     return event, item
 
 
@@ -369,8 +397,10 @@ def _pretix_as_changed_by_hand() -> None:
     responses.get(
         f"{API}/events/gala/", json={"slug": "gala", "name": {"en": "Spring Gala"}, "meta_data": {}}
     )
-    responses.get(f"{API}/events/gala/items/31/", json={"id": 31, "name": {"en": "GA (last few!)"},
-                                                        "default_price": "25.00", "variations": []})  # fmt: skip
+    responses.get(
+        f"{API}/events/gala/items/31/",
+        json={"id": 31, "name": {"en": "GA (last few!)"}, "default_price": "25.00", "variations": []},
+    )
     responses.get(f"{API}/events/gala/quotas/7/", json={"id": 7, "name": "GA", "size": 150})
 
 
@@ -400,9 +430,18 @@ def test_reconciliation_reports_fields_changed_by_hand_and_keeps_them(
         "quota.size": {"pushed": 200, "found": 150},
     }
     event.refresh_from_db()
-    assert event.drift == {}  # meta data pretix dropped is not "changed": only what it returns is compared
-    assert run.drift == [{"system": "pretix", "entity_type": "ticket_definition", "wix_id": TD["id"],
-                          "external_id": "gala/31/7", "fields": ["name.en", "quota.size"], "action": "kept"}]  # fmt: skip
+    # Meta data pretix did not return is not "changed": only what it returns is compared.
+    assert event.drift == {}
+    assert run.drift == [
+        {
+            "system": "pretix",
+            "entity_type": "ticket_definition",
+            "wix_id": TD["id"],
+            "external_id": "gala/31/7",
+            "fields": ["name.en", "quota.size"],
+            "action": "kept",
+        }
+    ]
     assert not OutboundWork.objects.exists()  # kept: nothing is pushed
     listing = admin_client.get("/admin/sync/externallink/?drift=yes").content.decode()
     assert "name.en, quota.size" in listing and "gala/31/7" in listing
