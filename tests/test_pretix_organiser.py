@@ -463,3 +463,14 @@ def test_reconciliation_overwrites_hand_edits_when_the_system_says_so(
     assert item.last_payload_hash == ""  # the next push sends the Wix values again
     work = OutboundWork.objects.get()
     assert (work.entity_type, work.wix_id, work.trigger) == ("ticket_definition", TD["id"], "reconcile")
+
+
+def test_the_dry_run_of_an_event_create_shows_the_currency_only_a_create_sends(
+    site: Any, system: ExternalSystem
+) -> None:
+    from sync.services.resync import EntityRef, resync_plan
+
+    event_upsert_from_wix(site=site, data=EVENT)
+    [row] = resync_plan(refs=[EntityRef(site, EntityType.EVENT, EVENT_ID)], systems=[system])
+    assert row.action == "create" and row.payload is not None
+    assert (row.payload["currency"], row.payload["has_subevents"]) == ("EUR", False)

@@ -38,7 +38,7 @@ from sync.services.mirrors import (
     ticket_definition_delete_from_wix,
     ticket_definition_upsert_from_wix,
 )
-from sync.services.push import PushCache, push_decide, push_enqueue, system_handles
+from sync.services.push import PushCache, PushDecision, push_decide, push_enqueue, system_handles
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,19 @@ def resync_plan(
                     ref,
                     decision.action,
                     external_id=decision.link.external_id if decision.link else "",
-                    payload=decision.payload if decision.calls else None,
+                    payload=_sent(decision),
                 )
             )
     return rows
+
+
+def _sent(decision: PushDecision) -> dict[str, Any] | None:
+    """What the push would send; a create also what only a create takes (pretix: the currency)."""
+    if not decision.calls or decision.payload is None:
+        return None
+    if decision.action == "create":
+        return {**decision.payload, **decision.context.facts.get("create_only", {})}
+    return decision.payload
 
 
 def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: Any) -> LinkRepair:

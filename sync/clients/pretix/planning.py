@@ -8,7 +8,7 @@ policies) go with it to the sending phase, which touches no database.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sync.clients.base import ExternalError, PayloadOf, PushContext, TargetsOf
@@ -312,7 +312,11 @@ def _numbers_check(td: MirrorModel, body: dict[str, Any]) -> None:
         for n, v in enumerate(body.get("variations") or [])
     ]
     for field, price in prices:
-        if price is not None and not Decimal("0") <= Decimal(str(price)) <= PRICE_MAX:
+        try:
+            amount = Decimal(str(price)) if price is not None else None
+        except InvalidOperation:
+            continue  # not a number: pretix's own 400 names it
+        if amount is not None and not Decimal("0") <= amount <= PRICE_MAX:
             raise ExternalError(
                 f"Ticket definition {td.wix_id}: {field} {price} is outside what pretix stores "
                 f"(0 to {PRICE_MAX})",
