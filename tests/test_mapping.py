@@ -121,3 +121,45 @@ def test_validation_refuses_mappings_that_cannot_work(
 )
 def test_validation_accepts_good_mappings(mapping: MappingSpec) -> None:
     mapping_validate(entity_type=TD, spec=mapping)
+
+
+WIX_POLICY_HTML = (
+    "<p>Refunds up to 7&nbsp;days before the event. Caf&eacute; &amp; bar excluded; "
+    "&lt;b&gt; is not bold.</p>"
+    "<ul><li><p>Full refund</p></li><li>50% <u>afterwards</u><br>by email</li></ul><ol><li>one</li></ol>"
+    '<p>Read <a href="https://example.com/terms?a=1&amp;b=2" target="_blank">our terms</a>.'
+    '<img src="https://example.com/x.png" alt="x"></p>'
+)
+
+
+def test_html_to_markdown_keeps_paragraphs_lists_links_and_text_pretix_would_misread() -> None:
+    spec = MappingSpec("body", "text.en", "html_to_markdown")
+    text = mapping_apply([spec], {"body": WIX_POLICY_HTML})["text"]["en"]
+    assert text == (
+        "Refunds up to 7\xa0days before the event. Café &amp; bar excluded; &lt;b&gt; is not bold.\n\n"
+        "- Full refund\n- 50% afterwards  \n  by email\n\n1. one\n\n"
+        "Read [our terms](https://example.com/terms?a=1&b=2)."
+    )
+    assert mapping_apply([spec], {}) == {}  # no body, not required: no text
+    with pytest.raises(MappingError, match="is not HTML text"):
+        mapping_apply([spec], {"body": 3})
+
+
+def test_html_to_markdown_with_a_template_escapes_the_other_fields() -> None:
+    spec = MappingSpec("body", "text.en", "html_to_markdown", "<p><strong>{name}</strong></p>{body}")
+    policy = {"name": "Terms <& conditions>", "body": "<p>Be *kind*.</p>"}
+    assert mapping_apply([spec], policy)["text"]["en"] == (
+        "**Terms &lt;&amp; conditions&gt;**\n\nBe \\*kind\\*."
+    )
+    assert mapping_apply([spec], {"name": "Only a name"})["text"]["en"] == "**Only a name**"
+    mapping_validate(entity_type=EntityType.POLICY, spec=spec)
+    with pytest.raises(ValidationError) as refused:
+        mapping_validate(
+            entity_type=EntityType.POLICY,
+            spec=MappingSpec("body", "text.en", "html_to_markdown", "{nmae} {body}"),
+        )
+    assert "nmae" in str(refused.value)
+    with pytest.raises(ValidationError):
+        mapping_validate(
+            entity_type=EntityType.TICKET_DEFINITION, spec=MappingSpec("hidden", "x", "html_to_markdown")
+        )

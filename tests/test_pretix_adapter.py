@@ -127,7 +127,9 @@ def test_plan_turns_a_ticket_definition_into_an_item_with_quota_and_identity(
     }
     event = decision.context.facts["event"]
     assert "slug" not in event  # not linked yet: the push makes the event first
-    assert event["payload"]["slug"] == "spring-gala" and event["payload"]["currency"] == "EUR"
+    assert event["payload"]["slug"] == "spring-gala" and "currency" not in event["payload"]
+    assert event["create_only"] == {"currency": "EUR", "has_subevents": False}
+    assert event["currency"] == decision.context.facts["currency"] == "EUR"
     assert event["payload"]["meta_data"] == {"wix_event_id": EVENT_ID}
 
 
@@ -179,7 +181,9 @@ def test_plan_builds_the_events_confirm_texts_in_wix_order_from_live_policies(
     for data in (second, first):
         policy_upsert_from_wix(site=site, data=data)
     decision = _decide(system, site, EntityType.POLICY, "pol-2")
-    assert decision.payload == {"confirm_texts": [{"en": "Refunds: None."}, {"en": "Conduct: Be kind."}]}
+    assert decision.payload == {
+        "confirm_texts": [{"en": "**Refunds**\n\nNone."}, {"en": "**Conduct**\n\nBe kind."}]
+    }
     assert decision.context.facts["recheck"] == ["pol-1", "pol-2"]
     ExternalLink.objects.create(
         system=system,
@@ -191,7 +195,7 @@ def test_plan_builds_the_events_confirm_texts_in_wix_order_from_live_policies(
     policy_delete_from_wix(site=site, wix_id="pol-1")
     deletion = _decide(system, site, EntityType.POLICY, "pol-1")
     assert deletion.action == "delete"
-    assert deletion.context.facts["confirm_texts"] == {"confirm_texts": [{"en": "Conduct: Be kind."}]}
+    assert deletion.context.facts["confirm_texts"] == {"confirm_texts": [{"en": "**Conduct**\n\nBe kind."}]}
 
 
 def test_plan_waits_for_an_unmirrored_event_and_refuses_a_deleted_one(
@@ -217,12 +221,16 @@ def test_event_payload_gets_a_pretix_slug_and_the_currency_of_its_tickets(
     assert pretix_slug("", "ABCDEF123456") == "wix-abcdef12"
     assert len(pretix_slug("a" * 80, "x")) == 50
     event_upsert_from_wix(site=site, data=EVENT | {"slug": "Ópera & Gala"})
-    assert _decide(system, site, EntityType.EVENT, EVENT_ID).payload["currency"] == "EUR"  # the default
+    decision = _decide(system, site, EntityType.EVENT, EVENT_ID)
+    assert decision.context.facts["create_only"]["currency"] == "EUR"  # the system's default
     ticket_definition_upsert_from_wix(
         site=site, data=TD | {"pricingMethod": {"fixedPrice": {"value": "5", "currency": "USD"}}}
     )
-    payload = _decide(system, site, EntityType.EVENT, EVENT_ID).payload
-    assert payload["currency"] == "USD" and payload["slug"] == "pera-gala"
+    decision = _decide(system, site, EntityType.EVENT, EVENT_ID)
+    payload = decision.payload
+    assert decision.context.facts["create_only"] == {"currency": "USD", "has_subevents": False}
+    assert "currency" not in payload and "has_subevents" not in payload  # never in an update, nor its hash
+    assert payload["slug"] == "pera-gala"
     assert payload["name"] == {"en": "Spring Gala"} and payload["date_from"] == "2026-05-02T19:00:00Z"
 
 
@@ -284,11 +292,24 @@ def test_event_create_race_adopts_and_a_taken_slug_is_a_permanent_error(
     payload = {"slug": "spring-gala", "meta_data": {"wix_event_id": EVENT_ID}}
     assert adapter.create(http, entity_type="event", payload=payload, idempotency_key="k") == "spring-gala"
 
+    # Not ours: the error names the slug and the event that has it, for staff to adopt or avoid.
     responses.replace(responses.GET, f"{API}/events/", json=_page())
+    staff_event = {"slug": "spring-gala", "name": {"en": "Staff's gala"}, "meta_data": {"wix_event_id": ""}}
+    responses.get(f"{API}/events/spring-gala/", json=staff_event)
     with pytest.raises(ExternalError) as error:
         adapter.create(http, entity_type="event", payload=payload, idempotency_key="k")
     assert error.value.permanent and error.value.http_status == 400
-    assert str(error.value) == "HTTP 400: slug: This slug has already been used for a different event."
+    assert str(error.value) == (
+        "HTTP 400: pretix already has an event with slug 'spring-gala': \"Staff's gala\" (not made by "
+        f"the portal). Adopt that event for Wix event {EVENT_ID}, or choose another slug, on this dead "
+        "letter's page"
+    )
+    assert error.value.details == {
+        "kind": "pretix_slug_taken",
+        "slug": "spring-gala",
+        "wix_event_id": EVENT_ID,
+        "pretix_event": {"slug": "spring-gala", "name": "Staff's gala", "wix_event_id": ""},
+    }
 
 
 @responses.activate
@@ -673,7 +694,12 @@ def test_through_the_push_path_a_validation_error_is_a_dead_letter_and_an_outage
 ) -> None:
     _mirror_all(site)
     ExternalLink.objects.create(
-        system=system, site=site, entity_type="event", wix_id=EVENT_ID, external_id="gala"
+        system=system,
+        site=site,
+        entity_type="event",
+        wix_id=EVENT_ID,
+        external_id="gala",
+        external_facts={"currency": "EUR"},
     )
     responses.get(f"{API}/events/gala/items/", json=_page())
     responses.post(
@@ -701,7 +727,12 @@ def test_through_the_push_path_a_recreated_item_replaces_its_link_with_an_audit_
 ) -> None:
     _mirror_all(site)
     ExternalLink.objects.create(
-        system=system, site=site, entity_type="event", wix_id=EVENT_ID, external_id="gala"
+        system=system,
+        site=site,
+        entity_type="event",
+        wix_id=EVENT_ID,
+        external_id="gala",
+        external_facts={"currency": "EUR"},
     )
     link = ExternalLink.objects.create(
         system=system, site=site, entity_type="ticket_definition", wix_id=TD["id"], external_id="gala/31/7"
@@ -886,7 +917,12 @@ def test_a_policy_list_read_before_a_sibling_changed_is_sent_again(site: Any, sy
     pretix has it. The push reads the list again after recording itself and queues a resend."""
     _mirror_all(site)
     ExternalLink.objects.create(
-        system=system, site=site, entity_type="event", wix_id=EVENT_ID, external_id="gala"
+        system=system,
+        site=site,
+        entity_type="event",
+        wix_id=EVENT_ID,
+        external_id="gala",
+        external_facts={"currency": "EUR"},
     )
     first = POLICY | {
         "id": "pol-1",
@@ -922,8 +958,8 @@ def test_a_policy_list_read_before_a_sibling_changed_is_sent_again(site: Any, sy
 
     run_pending()
     assert sent == [
-        ["Refunds: None.", "Conduct: Be kind."],  # stale by the time pretix stored it
-        ["Refunds: None.", "Conduct: Be very kind."],  # the recheck's resend
+        ["**Refunds**\n\nNone.", "**Conduct**\n\nBe kind."],  # stale by the time pretix stored it
+        ["**Refunds**\n\nNone.", "**Conduct**\n\nBe very kind."],  # the recheck's resend
     ]
     resend = OutboundWork.objects.get(outcome="updated")
     assert (resend.wix_id, resend.trigger) == ("pol-1", "webhook")

@@ -5,11 +5,13 @@ Select these alone with ``bash scripts/test.sh -m pretix``.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from sync.clients.base import PushContext
 from sync.models import (
     BackfillRun,
     ExternalLink,
@@ -37,13 +39,13 @@ TOKEN_ENV = "EXTERNAL_PRETIX_TOKEN"
 
 
 @pytest.fixture
-def synced(
+def seeded(
     pretix: Pretix,  # noqa: F811
     live_server: Any,
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[WixSite, ExternalSystem]:
-    """The sandbox backfilled into pretix (the generic sandbox ticketing system switched off)."""
+    """The sandbox and a pretix system (the generic sandbox ticketing system switched off)."""
     settings.WIX_BACKOFF_BASE = 0.001
     settings.SANDBOX_WEBHOOK_URL = f"{live_server.url}/webhooks/wix/"
     monkeypatch.setenv(TOKEN_ENV, pretix.token)
@@ -52,10 +54,20 @@ def synced(
     site.refresh_from_db()
     ExternalSystem.objects.update(is_active=False)
     system = pretix_system_ensure(url=pretix.url, organizer=pretix.organizer, token_env=TOKEN_ENV)
+    return site, system
+
+
+def _backfill(site: WixSite) -> None:
     run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.COMMAND)
     backfill_execute(run_id=run.pk)
+
+
+@pytest.fixture
+def synced(seeded: tuple[WixSite, ExternalSystem]) -> tuple[WixSite, ExternalSystem]:
+    """The sandbox backfilled into pretix."""
+    _backfill(seeded[0])
     _drain()
-    return site, system
+    return seeded
 
 
 def _drain() -> None:
@@ -133,13 +145,13 @@ def test_backfill_builds_events_items_quotas_and_confirm_texts(
     assert Decimal(free["default_price"]) == 0
 
     assert _confirm_texts(pretix, "spring-gala") == [
-        "Refund policy: <p>Full refund up to 7 days before the event; 50% afterwards.</p>",
-        "Code of conduct: <p>Be kind. Harassment of any kind is not tolerated.</p>",
+        "**Refund policy**\n\nFull refund up to 7 days before the event; 50% afterwards.",
+        "**Code of conduct**\n\nBe kind. Harassment of any kind is not tolerated.",
     ]
-    assert [t.split(":")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
-        "Refund policy",
-        "Weather",
-        "Accessibility",
+    assert [t.split("\n")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
+        "**Refund policy**",
+        "**Weather**",
+        "**Accessibility**",
     ]
     assert ExternalLink.objects.filter(entity_type="event").count() == 3
     assert ExternalLink.objects.filter(entity_type="ticket_definition").count() == 8
@@ -229,16 +241,16 @@ def test_webhook_updates_and_deletes_change_the_right_pretix_records(
     ]
     assert sorted(seated_quota["variations"]) == sorted(v["id"] for v in seated["variations"])
     assert _confirm_texts(pretix, "spring-gala") == [
-        "Refund policy: <p>No refunds.</p>",
-        "Code of conduct: <p>Be kind. Harassment of any kind is not tolerated.</p>",
+        "**Refund policy**\n\nNo refunds.",
+        "**Code of conduct**\n\nBe kind. Harassment of any kind is not tolerated.",
     ]
-    assert [t.split(":")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
-        "Refund policy",
-        "Accessibility",
+    assert [t.split("\n")[0] for t in _confirm_texts(pretix, "open-air-cinema")] == [
+        "**Refund policy**",
+        "**Accessibility**",
     ]
     assert _confirm_texts(pretix, "jazz-night") == [
-        "Age restriction: <p>Guests must be 16 or older.</p>",
-        "Photography: <p>No flash.</p>",
+        "**Age restriction**\n\nGuests must be 16 or older.",
+        "**Photography**\n\nNo flash.",
     ]
     slug, item_id, quota_id = links_before[demo_id("td:jazz-night:supporter")].split("/")
     session = pretix.session()
@@ -395,3 +407,292 @@ def test_the_quick_start_connects_the_pretix_named_in_the_environment(
     with pytest.raises(Exception, match="pretix is not ready"):
         call_command("pretix_connect", url=pretix.url, organizer="demo", stdout=out)
     assert "[MISSING] API token: pretix rejected the token (401)." in out.getvalue()
+
+
+# --- issue 9, point 5: pretix as an organiser would expect it --------------------------------------
+def _dead() -> list[OutboundWork]:
+    return list(OutboundWork.objects.filter(status="dead").order_by("pk"))
+
+
+def test_an_events_currency_stays_when_a_ticket_in_another_currency_appears(
+    synced: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+) -> None:
+    gala = _event(pretix, "spring-gala")
+    assert gala["currency"] == "EUR"
+    assert ExternalLink.objects.get(wix_id=demo_id("event:spring-gala")).external_facts == {"currency": "EUR"}
+    entity_create(
+        kind=Kind.TICKET_DEFINITION,
+        data={
+            "eventId": demo_id("event:spring-gala"),
+            "name": "Dollar seat",
+            "feeType": "NO_FEE",
+            "pricingMethod": {"fixedPrice": {"value": "30.00", "currency": "USD"}},
+        },
+    )
+    entity_update(
+        kind=Kind.EVENT,
+        wix_id=demo_id("event:spring-gala"),
+        changes={"revision": "1", "title": "Spring Gala!"},
+    )
+    _send_and_process()
+    push_drain(budget_seconds=60)
+    gala = _event(pretix, "spring-gala")
+    assert (
+        gala["name"] == {"en": "Spring Gala!"} and gala["currency"] == "EUR"
+    )  # the edit reached pretix, alone
+    [dead] = _dead()
+    assert dead.entity_type == "ticket_definition" and "USD" in dead.last_error and "EUR" in dead.last_error
+    assert len(pretix.results(f"events/{gala['slug']}/items/")) == 3  # nothing was made for it
+
+
+def test_texts_longer_than_pretix_allows_are_cut_and_leave_no_orphan(
+    synced: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+) -> None:
+    """Wix's own names are short; staff mappings that add a description are not."""
+    _, system = synced
+    system.mappings.filter(entity_type="ticket_definition", target_field="name.en").update(
+        source_path="", transform="template", argument="{name}: {description}"
+    )
+    system.mappings.filter(entity_type="event", target_field="name.en").update(
+        source_path="", transform="template", argument="{title}: {shortDescription}"
+    )
+    long_text = "Standing area, " + "very " * 60 + "close to the stage."
+    entity_update(
+        kind=Kind.TICKET_DEFINITION,
+        wix_id=demo_id("td:spring-gala:ga"),
+        changes={"revision": "1", "description": long_text},
+    )
+    entity_update(
+        kind=Kind.EVENT,
+        wix_id=demo_id("event:jazz-night"),
+        changes={"revision": "1", "shortDescription": long_text},
+    )
+    entity_create(
+        kind=Kind.TICKET_DEFINITION,
+        data={
+            "eventId": demo_id("event:jazz-night"),
+            "name": "Late entry",
+            "description": long_text,
+            "feeType": "NO_FEE",
+            "pricingMethod": {"fixedPrice": {"value": "12.00", "currency": "EUR"}},
+        },
+    )
+    _webhooks()  # no dead letter
+    ga, ga_quota = _item(pretix, "spring-gala:ga")
+    assert 250 <= len(ga["name"]["en"]) <= 255 and ga["name"]["en"].endswith("…")
+    assert 195 <= len(ga_quota["name"]) <= 200  # pretix refuses a longer one
+    assert 195 <= len(_event(pretix, "jazz-night")["name"]["en"]) <= 200
+    slug = _event(pretix, "jazz-night")["slug"]
+    items, quotas = pretix.results(f"events/{slug}/items/"), pretix.results(f"events/{slug}/quotas/")
+    assert len(items) == len(quotas) == 4  # every item has its quota (one of them new)
+    assert {i for q in quotas for i in q["items"]} == {i["id"] for i in items}
+
+
+def _pretix_event_by_hand(pretix: Pretix, slug: str, name: str, currency: str = "EUR") -> None:  # noqa: F811
+    response = pretix.session().post(
+        f"{pretix.api}/events/",
+        json={"name": {"en": name}, "slug": slug, "date_from": "2027-01-01T20:00:00Z", "currency": currency},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_a_slug_another_pretix_event_has_is_fixed_by_adopting_it_or_by_another_slug(
+    seeded: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+    admin_client: Any,
+) -> None:
+    site, _ = seeded
+    _pretix_event_by_hand(pretix, "jazz-night", "Jazz night (box office)", currency="EUR")
+    _pretix_event_by_hand(pretix, "spring-gala", "Someone else's gala")
+    _backfill(site)
+    push_drain(budget_seconds=120)
+    jazz = OutboundWork.objects.get(entity_type="event", wix_id=demo_id("event:jazz-night"), status="dead")
+    assert "'jazz-night'" in jazz.last_error and "'Jazz night (box office)'" in jazz.last_error
+    assert "not made by the portal" in jazz.last_error
+    gala = OutboundWork.objects.get(entity_type="event", wix_id=demo_id("event:spring-gala"), status="dead")
+
+    # Adopt the box office's jazz night, in the admin, with a confirmation first.
+    url = f"/admin/sync/outboundwork/{jazz.pk}/pretix-adopt/"
+    assert "Yes, adopt the pretix event" in admin_client.post(url, {"reason": "ours"}).content.decode()
+    assert pretix.get("events/jazz-night/")["meta_data"].get("wix_event_id") in (None, "")
+    admin_client.post(url, {"reason": "ours", "confirm": "yes"})
+    # Another slug for the gala.
+    url = f"/admin/sync/outboundwork/{gala.pk}/pretix-slug/"
+    admin_client.post(url, {"slug": "spring-gala-2026", "reason": "", "confirm": "yes"})
+    _drain()
+
+    jazz_event = pretix.get("events/jazz-night/")
+    assert jazz_event["meta_data"]["wix_event_id"] == demo_id("event:jazz-night")
+    assert jazz_event["name"] == {"en": "Jazz Night"}  # pushed again from Wix
+    assert len(pretix.results("events/jazz-night/items/")) == 3
+    assert _confirm_texts(pretix, "jazz-night") == ["**Age restriction**\n\nGuests must be 16 or older."]
+    assert pretix.get("events/spring-gala/")["name"] == {"en": "Someone else's gala"}  # untouched
+    assert _event(pretix, "spring-gala")["slug"] == "spring-gala-2026"
+    assert len(pretix.results("events/spring-gala-2026/items/")) == 3
+    repairs = {r.new_external_id: r for r in LinkRepair.objects.select_related("user")}
+    assert set(repairs) == {"jazz-night", "spring-gala-2026"} and repairs["jazz-night"].user is not None
+
+
+RICH_POLICY = (
+    "<p>Rain or shine: we screen&nbsp;outdoors. Caf&eacute; &amp; bar stay open.</p>"
+    "<ul><li><p>A storm moves the screening to the <strong>next day</strong>.</p></li>"
+    "<li>Tickets stay valid; <u>no refunds</u>.</li></ul>"
+    '<p>Forecast: <a href="https://www.ipma.pt/en/" target="_blank" rel="noopener">IPMA</a>.</p>'
+)
+
+
+@pytest.mark.browser
+def test_pretixs_checkout_shows_a_wix_policy_as_formatted_text(
+    synced: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # One free ticket on sale (a free shop needs no payment provider to go live).
+    entity_delete(kind=Kind.TICKET_DEFINITION, wix_id=demo_id("td:open-air-cinema:blanket"))
+    entity_update(
+        kind=Kind.POLICY,
+        wix_id=demo_id("policy:open-air-cinema:weather"),
+        changes={"revision": "1", "body": RICH_POLICY},
+    )
+    _webhooks()
+    slug = _event(pretix, "open-air-cinema")["slug"]
+    response = pretix.session().patch(f"{pretix.api}/events/{slug}/", json={"live": True}, timeout=30)
+    assert response.status_code == 200, response.text
+    free, _ = _item(pretix, "open-air-cinema:free")
+
+    browser.get(f"{pretix.url}/{pretix.organizer}/{slug}/")
+    amount = browser.find_element(By.NAME, f"item_{free['id']}")
+    amount.clear()
+    amount.send_keys("1")
+    browser.find_element(By.CSS_SELECTOR, "#btn-add-to-cart").click()
+    WebDriverWait(browser, 30).until(lambda d: "added to your cart" in d.page_source)
+    browser.get(f"{pretix.url}/{pretix.organizer}/{slug}/checkout/start")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.NAME, "email"))
+    browser.find_element(By.NAME, "email").send_keys("guest@example.com")
+    for repeat in browser.find_elements(By.NAME, "email_repeat"):
+        repeat.send_keys("guest@example.com")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit].btn-primary").click()
+    panel = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, ".panel-confirm"))
+    if os.environ.get("PRETIX_SCREENSHOT"):
+        panel.screenshot(os.environ["PRETIX_SCREENSHOT"])  # to look at it
+    weather = next(
+        label for label in panel.find_elements(By.CSS_SELECTOR, "label") if "Rain or shine" in label.text
+    )
+    assert weather.find_element(By.TAG_NAME, "strong").text == "Weather"
+    items = [li.text for li in weather.find_elements(By.TAG_NAME, "li")]
+    assert items == ["A storm moves the screening to the next day.", "Tickets stay valid; no refunds."]
+    link = weather.find_element(By.TAG_NAME, "a")
+    assert link.text == "IPMA" and "ipma.pt" in link.get_attribute("href")
+    assert "Café & bar stay open." in weather.text
+    for raw in ("<p>", "<u>", "&amp;", "&nbsp;", "&eacute;", "**"):
+        assert raw not in panel.text
+
+
+def test_reconciliation_reports_hand_edits_in_pretix_and_overwrites_them_when_asked(
+    synced: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+) -> None:
+    from sync.services.resync import reconcile_site
+
+    site, system = synced
+    ga, ga_quota = _item(pretix, "spring-gala:ga")
+    slug = _event(pretix, "spring-gala")["slug"]
+    session = pretix.session()
+    for path, body in [
+        (f"events/{slug}/items/{ga['id']}/", {"name": {"en": "GA (last few!)"}, "default_price": "27.00"}),
+        (f"events/{slug}/quotas/{ga_quota['id']}/", {"size": 150}),
+        (f"events/{slug}/", {"location": {"en": "Teatro Nacional, sala 2"}}),
+    ]:
+        assert session.patch(f"{pretix.api}/{path}", json=body, timeout=30).status_code == 200
+
+    run = reconcile_site(site=site)
+    assert run.errors == [] and not OutboundWork.objects.filter(status="pending").exists()  # kept
+    fields = {(row["entity_type"], row["wix_id"]): row["fields"] for row in run.drift}
+    assert fields == {
+        ("ticket_definition", demo_id("td:spring-gala:ga")): ["default_price", "name.en", "quota.size"],
+        ("event", demo_id("event:spring-gala")): ["location.en"],
+    }
+    link = ExternalLink.objects.get(wix_id=demo_id("td:spring-gala:ga"))
+    assert link.drift["name.en"] == {"pushed": "General Admission", "found": "GA (last few!)"}
+    assert _item(pretix, "spring-gala:ga")[0]["name"] == {"en": "GA (last few!)"}  # kept
+
+    ExternalSystem.objects.filter(pk=system.pk).update(drift_action="overwrite")
+    run = reconcile_site(site=site)
+    assert {row["action"] for row in run.drift} == {"overwritten"}
+    _drain()
+    ga, ga_quota = _item(pretix, "spring-gala:ga")
+    assert (ga["name"], ga["default_price"], ga_quota["size"]) == ({"en": "General Admission"}, "25.00", 200)
+    assert _event(pretix, "spring-gala")["location"] == {"en": "Teatro Nacional"}
+    assert reconcile_site(site=site).drift == []
+    assert ExternalLink.objects.exclude(drift={}).count() == 0
+
+
+def test_two_workers_creating_one_event_at_once_make_one_event(
+    seeded: tuple[WixSite, ExternalSystem],
+    pretix: Pretix,  # noqa: F811
+) -> None:
+    """pretix answers the loser 400 or, inside its own race window, 500 (an IntegrityError):
+    both are read as "made a moment ago" and the event is adopted, without a retry."""
+    import threading
+
+    from sync.clients.base import CallRecord, RecordedHttp
+    from sync.clients.pretix import PretixAdapter
+
+    _, system = seeded
+
+    class Keep:
+        def __init__(self) -> None:
+            self.records: list[CallRecord] = []
+
+        def finished(self, record: CallRecord) -> None:
+            self.records.append(record)
+
+    PretixAdapter(system)._meta_declare(RecordedHttp(Keep(), timeout=30), "create")
+    statuses: list[int | None] = []
+    for attempt in range(6):
+        wix_id = f"race-{attempt}"
+        payload = {
+            "name": {"en": f"Race {attempt}"},
+            "slug": f"race-{attempt}",
+            "date_from": "2027-01-01T20:00:00Z",
+            "meta_data": {"wix_event_id": wix_id},
+        }
+        barrier = threading.Barrier(2)
+        results: list[str | BaseException] = []
+        keeps = [Keep(), Keep()]
+
+        def create(keep: Keep, payload: dict[str, Any], barrier: Any, results: list[Any]) -> None:
+            adapter = PretixAdapter(system)
+            adapter._meta_declared = True
+            barrier.wait()
+            try:
+                results.append(
+                    adapter.create(
+                        RecordedHttp(keep, timeout=30),
+                        entity_type="event",
+                        payload=payload,
+                        idempotency_key="k",
+                        context=PushContext(facts={"create_only": {"currency": "EUR"}}),
+                    )
+                )
+            except BaseException as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=create, args=(keep, payload, barrier, results)) for keep in keeps]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert results == [f"race-{attempt}", f"race-{attempt}"], results
+        assert len(pretix.results(f"events/?attr[wix_event_id]={wix_id}")) == 1
+        statuses += [
+            r.http_status for k in keeps for r in k.records if r.action == "create" and "POST" in r.request
+        ]
+    assert 201 in statuses
+    print("pretix's answers to the racing creates:", sorted(statuses, key=str))

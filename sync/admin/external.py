@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -11,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from portal.admin_utils import ReadOnlyAdmin
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
@@ -29,6 +30,7 @@ from sync.models import (
     TicketDefinition,
 )
 from sync.services.mapping import MappingError, MappingSpec, mapping_apply, mappings_seed
+from sync.services.pretix import SlugFixError, pretix_event_adopt, pretix_event_slug_use, slug_conflict_of
 from sync.services.push import MIRRORS, work_retry, work_retry_dead_since
 from sync.services.resync import link_repair, refs_of_links
 
@@ -74,7 +76,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         (
             "pretix",
             {
-                "fields": ["organizer", "default_currency"],
+                "fields": ["organizer", "default_currency", "drift_action"],
                 "description": "For a pretix system: the base URL is pretix's own (e.g. https://pretix.eu), "
                 "the authentication an API token. Saved without mappings, it gets the default ones.",
             },
@@ -217,6 +219,21 @@ class RepairForm(forms.Form):
 _resync_links, _dry_run_links = resync_actions(refs_of_links)
 
 
+class DriftFilter(admin.SimpleListFilter):
+    title = "changed by hand"
+    parameter_name = "drift"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(drift={})
+        if self.value() == "no":
+            return queryset.filter(drift={})
+        return queryset
+
+
 @admin.register(ExternalLink)
 class ExternalLinkAdmin(ReadOnlyAdmin):
     list_display = [
@@ -227,10 +244,38 @@ class ExternalLinkAdmin(ReadOnlyAdmin):
         "last_pushed_revision",
         "last_pushed_at",
         "deleted_at",
+        "drift_fields",
         "repair_link",
     ]
     list_select_related = ["system"]
-    list_filter = ["system", "entity_type", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = ["system", "entity_type", DriftFilter, ("deleted_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["drift_table"]
+
+    @admin.display(description="Changed by hand")
+    def drift_fields(self, obj: ExternalLink) -> str:
+        return ", ".join(sorted(obj.drift)) or "-"
+
+    @admin.display(description="Changed by hand since the last push")
+    def drift_table(self, obj: ExternalLink) -> str:
+        """Per field: what the portal sent, and what the system holds now (read at reconciliation)."""
+        if not obj.drift:
+            checked = f" (checked {obj.drift_checked_at:%Y-%m-%d %H:%M})" if obj.drift_checked_at else ""
+            return f"Nothing{checked}."
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            (
+                (field, _short(v.get("pushed")), _short(v.get("found")))
+                for field, v in sorted(obj.drift.items())
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Field</th><th>Pushed</th><th>In {} now</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            obj.system,
+            rows,
+        )
+
     search_fields = ["wix_id", "external_id"]
     inlines = [LinkRepairInline]
     actions = [_resync_links, _dry_run_links]
@@ -287,6 +332,11 @@ class ExternalLinkAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/sync/externallink/repair.html", context)
 
 
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
 class HasErrorFilter(admin.SimpleListFilter):
     title = "has error"
     parameter_name = "has_error"
@@ -300,6 +350,19 @@ class HasErrorFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(last_error="")
         return queryset
+
+
+class SlugFixForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Kept in the audit record."
+    )
+
+
+class OtherSlugForm(SlugFixForm):
+    slug = forms.CharField(
+        max_length=50, help_text="pretix's short form: letters, digits, dots and dashes (at most 50)."
+    )
+    field_order = ["slug", "reason"]
 
 
 @admin.register(OutboundWork)
@@ -323,10 +386,99 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["retry_now", "retry_dead_since"]
     show_full_result_count = False
+    readonly_fields = ["pretix_slug_fixes"]
 
     @admin.display(description="Last error")
     def short_error(self, obj: OutboundWork) -> str:
         return obj.last_error[:120]
+
+    @admin.display(description="Fix")
+    def pretix_slug_fixes(self, obj: OutboundWork) -> str:
+        """A dead letter for a pretix slug another event has: staff adopt that event or pick a slug."""
+        details = slug_conflict_of(obj)
+        if details is None:
+            return "-"
+        links = []
+        if details.get("pretix_event"):
+            links.append(
+                format_html(
+                    '<a class="button" href="{}">Adopt pretix event {}…</a>',
+                    reverse("admin:sync_outboundwork_pretix_adopt", args=[obj.pk]),
+                    details["slug"],
+                )
+            )
+        links.append(
+            format_html(
+                '<a class="button" href="{}">Use another slug…</a>',
+                reverse("admin:sync_outboundwork_pretix_slug", args=[obj.pk]),
+            )
+        )
+        return format_html(" ".join(["{}"] * len(links)), *links)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/pretix-adopt/", view(self.pretix_adopt_view), name="sync_outboundwork_pretix_adopt"
+            ),
+            path("<int:pk>/pretix-slug/", view(self.pretix_slug_view), name="sync_outboundwork_pretix_slug"),
+            *super().get_urls(),
+        ]
+
+    def pretix_adopt_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._slug_fix(request, pk, adopt=True)
+
+    def pretix_slug_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._slug_fix(request, pk, adopt=False)
+
+    def _slug_fix(self, request: HttpRequest, pk: int, *, adopt: bool) -> HttpResponse:
+        """Two steps, as a link repair: the form, then a confirmation naming what will change."""
+        work = get_object_or_404(OutboundWork.objects.select_related("system", "site"), pk=pk)
+        if not (self.has_retry_permission(request) and request.user.has_perm("sync.change_externallink")):
+            return HttpResponse("You may not fix dead letters.", status=403)
+        details = slug_conflict_of(work)
+        if details is None:
+            self.message_user(request, "This work is not dead for a pretix slug conflict.", messages.WARNING)
+            return redirect("admin:sync_outboundwork_change", work.pk)
+        form = (SlugFixForm if adopt else OtherSlugForm)(request.POST or None)
+        confirming = False
+        if request.method == "POST" and form.is_valid():
+            if request.POST.get("confirm") == "yes":
+                try:
+                    if adopt:
+                        link = pretix_event_adopt(
+                            work=work, reason=form.cleaned_data["reason"], user=request.user
+                        )
+                    else:
+                        link = pretix_event_slug_use(
+                            work=work,
+                            slug=form.cleaned_data["slug"],
+                            reason=form.cleaned_data["reason"],
+                            user=request.user,
+                        )
+                except SlugFixError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Wix event {link.wix_id} is linked to pretix event {link.external_id}; "
+                        "its dead work is queued again.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:sync_outboundwork_change", work.pk)
+            else:
+                confirming = True
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adopt the pretix event" if adopt else "Use another slug",
+            "work": work,
+            "details": details,
+            "adopt": adopt,
+            "form": form,
+            "confirming": confirming,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sync/outboundwork/pretix_slug.html", context)
 
     @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:

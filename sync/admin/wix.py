@@ -299,11 +299,19 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "site", "status", "healed_count", "started_at", "finished_at"]
+    list_display = ["pk", "site", "status", "healed_count", "drift_count", "started_at", "finished_at"]
     list_select_related = ["site"]
     list_filter = ["status", "site"]
-    readonly_fields = ["healed_list", "error_list"]
-    exclude = ["healed", "errors"]
+    readonly_fields = ["healed_list", "drift_list", "error_list"]
+    exclude = ["healed", "errors", "drift"]
+
+    @admin.display(description="Changed by hand")
+    def drift_count(self, obj: ReconciliationRun) -> int:
+        return len(obj.drift)
+
+    @admin.display(description="Changed by hand in a ticketing system")
+    def drift_list(self, obj: ReconciliationRun) -> str:
+        return pretty_json(obj.drift)
 
     @admin.display(description="Healed")
     def healed_list(self, obj: ReconciliationRun) -> str:

@@ -27,11 +27,20 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class ExternalError(Exception):
-    def __init__(self, message: str, *, permanent: bool, http_status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        http_status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.http_status = http_status
+        # Machine-readable facts the admin offers fixes for (kept on the dead letter).
+        self.details = details or {}
 
     def __str__(self) -> str:
         return f"HTTP {self.http_status}: {self.message}" if self.http_status else self.message
@@ -140,6 +149,7 @@ class LearnedLink:
     external_id: str
     reason: str = ""
     payload_hash: str = ""  # what was sent, when the record was made with its full payload
+    payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -148,11 +158,23 @@ class PushContext:
 
     facts: dict[str, Any] = field(default_factory=dict)
     learned: list[LearnedLink] = field(default_factory=list)
+    # (entity type, Wix id) → what the system decided for that record (pretix: an event's
+    # currency); stored on its link's ``external_facts``.
+    learned_facts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def learn(
-        self, entity_type: str, wix_id: str, external_id: str, reason: str = "", payload_hash: str = ""
+        self,
+        entity_type: str,
+        wix_id: str,
+        external_id: str,
+        reason: str = "",
+        payload_hash: str = "",
+        payload: dict[str, Any] | None = None,
     ) -> None:
-        self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason, payload_hash))
+        self.learned.append(LearnedLink(str(entity_type), wix_id, external_id, reason, payload_hash, payload))
+
+    def learn_facts(self, entity_type: str, wix_id: str, **facts: Any) -> None:
+        self.learned_facts.setdefault((str(entity_type), wix_id), {}).update(facts)
 
 
 PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]  # (entity type, mirror) → mapped payload

@@ -1,5 +1,6 @@
 from sync.models.backfill import BackfillRun, ReconciliationRun
 from sync.models.external import (
+    DriftAction,
     EntityType,
     ExternalEndpoint,
     ExternalLink,
@@ -15,6 +16,7 @@ from sync.models.webhooks import WebhookDelivery
 
 __all__ = [
     "BackfillRun",
+    "DriftAction",
     "EntityType",
     "Event",
     "ExternalEndpoint",

@@ -101,6 +101,8 @@ class ReconciliationRun(TimestampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     healed = models.JSONField(default=list, blank=True)
     errors = models.JSONField(default=list, blank=True)
+    # Records changed by hand in a ticketing system since the last push (see sync.services.drift).
+    drift = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

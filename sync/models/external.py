@@ -20,6 +20,11 @@ class EntityType(models.TextChoices):
     EVENT = "event", "Event"
 
 
+class DriftAction(models.TextChoices):
+    REPORT = "report", "Keep them, report only"
+    OVERWRITE = "overwrite", "Overwrite them (push the Wix values again)"
+
+
 class ExternalSystem(TimestampedModel):
     class Kind(models.TextChoices):
         GENERIC_REST = "generic_rest", "Generic REST"
@@ -56,6 +61,14 @@ class ExternalSystem(TimestampedModel):
         max_length=3,
         default="EUR",
         help_text="pretix only: a new event's currency when neither the mapping nor its tickets name one.",
+    )
+    drift_action = models.CharField(
+        "Fields changed by hand",
+        max_length=16,
+        choices=DriftAction.choices,
+        default=DriftAction.REPORT,
+        help_text="What reconciliation does when it finds a field changed in the system since the last push "
+        "(pretix only): keep the hand edit and report it, or push the Wix value again.",
     )
 
     class Meta:
@@ -122,6 +135,7 @@ class FieldMapping(TimestampedModel):
         ENUM_MAP = "enum_map", "Enum map"
         TEMPLATE = "template", "Template"
         CONSTANT = "constant", "Constant"
+        HTML_TO_MARKDOWN = "html_to_markdown", "HTML to Markdown"
 
     system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="mappings")
     entity_type = models.CharField(max_length=32, choices=EntityType.choices)
@@ -138,7 +152,8 @@ class FieldMapping(TimestampedModel):
     argument = models.TextField(
         blank=True,
         help_text='Enum map: a JSON object ({"true": false}). Template: text with {wix.path} fields. '
-        "Constant: a JSON value.",
+        "Constant: a JSON value. HTML to Markdown: optionally an HTML template around the field, "
+        "e.g. <p><strong>{name}</strong></p>{body}.",
     )
     required = models.BooleanField(
         default=False, help_text="Missing source value: error instead of omitting."
@@ -177,6 +192,19 @@ class ExternalLink(TimestampedModel):
     last_payload_hash = models.CharField(max_length=64, blank=True)
     last_pushed_revision = models.BigIntegerField(null=True, blank=True)
     last_pushed_at = models.DateTimeField(null=True, blank=True)
+    # What was sent last (the hash alone cannot say which field a hand edit changed since).
+    last_payload = models.JSONField(null=True, blank=True)
+    external_facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the system decided itself, which the portal respects (pretix: an event's currency).",
+    )
+    drift = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Fields changed in the system by hand since the last push: {field: {pushed, found}}.",
+    )
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted in the external system.")
 
     class Meta:
@@ -237,6 +265,9 @@ class OutboundWork(TimestampedModel):
     not_before = models.DateTimeField(null=True, blank=True)
     in_flight_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Machine-readable facts of the last error that the admin offers fixes for
+    # (pretix: the slug another event already has).
+    error_details = models.JSONField(default=dict, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import itertools
 import json
 import re
@@ -18,8 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bs4 import BeautifulSoup, NavigableString
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
+from markdownify import MarkdownConverter
 
 from sync.models.external import EntityType, FieldMapping
 
@@ -88,6 +91,7 @@ ACCEPTS: dict[str, set[str]] = {
     Transform.DATETIME: {DATETIME},
     Transform.BOOLEAN: {BOOL},
     Transform.ENUM_MAP: {STR, ENUM, BOOL, INT, INTSTR},
+    Transform.HTML_TO_MARKDOWN: {STR},
 }
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -209,6 +213,10 @@ def _transform(spec: MappingSpec, value: Any, data: dict[str, Any]) -> Any:
         if not isinstance(value, bool):
             raise MappingError(f"{spec.source_path}: {value!r} is not a boolean")
         return value
+    if kind == Transform.HTML_TO_MARKDOWN:
+        if not isinstance(value, str):
+            raise MappingError(f"{spec.source_path}: {value!r} is not HTML text")
+        return html_to_markdown(value)
     if kind == Transform.ENUM_MAP:
         table = json.loads(spec.argument)
         key = json.dumps(value) if isinstance(value, bool) else str(value)
@@ -218,12 +226,34 @@ def _transform(spec: MappingSpec, value: Any, data: dict[str, Any]) -> Any:
     raise MappingError(f"unknown transform {kind!r}")
 
 
-def _template(spec: MappingSpec, data: dict[str, Any]) -> str:
+def _template(spec: MappingSpec, data: dict[str, Any], html_source: str = "") -> str:
+    """Fill {wix.path} placeholders. For an HTML template, ``html_source`` names the one field
+    inserted as HTML; the others are text and are escaped."""
+
     def fill(match: re.Match[str]) -> str:
-        value = read_source(data, match.group(1).strip())
-        return "" if value is _MISSING or value is None or isinstance(value, list) else str(value)
+        path = match.group(1).strip()
+        value = read_source(data, path)
+        text = "" if value is _MISSING or value is None or isinstance(value, list) else str(value)
+        return text if not html_source or path == html_source else html.escape(text, quote=False)
 
     return _PLACEHOLDER.sub(fill, spec.argument)
+
+
+def html_to_markdown(value: str) -> str:
+    """Wix's rich text (HTML) as Markdown that pretix's Markdown renders back as the same text.
+
+    ATX headings and "-" bullets read the same in any Markdown; links stay [text](url) so that
+    the renderer's own link handling (pretix's redirect page) applies; images are dropped, as
+    pretix's HTML filter would show an <img> tag as text. Text is HTML-escaped first: Markdown
+    passes entities through but would read a decoded "<b>" as a tag, and cannot escape "<" or
+    "&" with a backslash.
+    """
+    soup = BeautifulSoup(value, "html.parser")
+    for node in list(soup.find_all(string=True)):
+        if type(node) is NavigableString and not node.find_parent(["pre", "code"]):
+            node.replace_with(NavigableString(html.escape(str(node), quote=False)))
+    converter = MarkdownConverter(heading_style="ATX", bullets="-", autolinks=False, strip=["img"])
+    return converter.convert_soup(soup).strip()
 
 
 def mapping_apply(specs: Iterable[MappingSpec], data: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +266,10 @@ def mapping_apply(specs: Iterable[MappingSpec], data: dict[str, Any]) -> dict[st
             continue
         if spec.transform == Transform.TEMPLATE:
             _write(payload, target, _template(spec, data))
+            continue
+        if spec.transform == Transform.HTML_TO_MARKDOWN and spec.argument:
+            # Like a template, always written (a missing field is empty).
+            _write(payload, target, html_to_markdown(_template(spec, data, html_source=spec.source_path)))
             continue
         value = read_source(data, spec.source_path)
         if value is _MISSING or value is None:
@@ -286,9 +320,9 @@ def mapping_validate(*, entity_type: str, spec: MappingSpec) -> None:
                 errors["argument"] = (
                     'An enum map is a non-empty JSON object, e.g. {"SALE_STARTED": "on_sale"}.'
                 )
-    if spec.transform == Transform.TEMPLATE:
+    if spec.transform in (Transform.TEMPLATE, Transform.HTML_TO_MARKDOWN):
         placeholders = _PLACEHOLDER.findall(spec.argument)
-        if not spec.argument:
+        if not spec.argument and spec.transform == Transform.TEMPLATE:
             errors["argument"] = "A template needs text, e.g. {name} ({pricingMethod.fixedPrice.currency})."
         unknown = [p for p in placeholders if normalise_path(p.strip()) not in fields]
         if unknown:

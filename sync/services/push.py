@@ -341,6 +341,7 @@ def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
             wix_id=learned.wix_id,
             external_id=learned.external_id,
             last_payload_hash=learned.payload_hash,
+            last_payload=learned.payload if learned.payload_hash else None,
             last_pushed_at=now,
         )
         return False
@@ -355,7 +356,12 @@ def _learned_store(work: OutboundWork, learned: LearnedLink) -> bool:
         reason=learned.reason,
     )
     ExternalLink.objects.filter(pk=link.pk).update(
-        external_id=learned.external_id, deleted_at=None, last_payload_hash="", last_pushed_at=now
+        external_id=learned.external_id,
+        deleted_at=None,
+        last_payload_hash="",
+        last_payload=None,
+        drift={},
+        last_pushed_at=now,
     )
     log.warning("%s", learned.reason)
     return learned.entity_type == work.entity_type and learned.wix_id == work.wix_id
@@ -371,8 +377,27 @@ def _record_success(job: _Job) -> str:
     if shared and decision.digest:
         # Entities sent together (pretix: an event's policies, one list) are all up to date.
         ExternalLink.objects.filter(pk__in=shared, deleted_at__isnull=True).update(
-            last_payload_hash=decision.digest, last_pushed_at=now
+            last_payload_hash=decision.digest, last_payload=decision.payload, drift={}, last_pushed_at=now
         )
+    try:
+        return _record_links(job, replaced, now)
+    finally:
+        _facts_store(work, decision.context)
+
+
+def _facts_store(work: OutboundWork, context: PushContext) -> None:
+    """What the system decided for its records (pretix: an event's currency), kept on their links."""
+    for (entity_type, wix_id), facts in context.learned_facts.items():
+        link = ExternalLink.objects.filter(
+            system_id=work.system_id, entity_type=entity_type, wix_id=wix_id
+        ).first()
+        if link is not None and {**link.external_facts, **facts} != link.external_facts:
+            ExternalLink.objects.filter(pk=link.pk).update(external_facts={**link.external_facts, **facts})
+
+
+def _record_links(job: _Job, replaced: bool, now: dt.datetime) -> str:
+    work, decision = job.work, job.decision
+    assert decision is not None and decision.mirror is not None
     if decision.action == "delete":
         ExternalLink.objects.filter(pk=decision.link.pk).update(deleted_at=now, last_pushed_at=now)  # type: ignore[union-attr]
         return PushOutcome.DELETED
@@ -380,12 +405,16 @@ def _record_success(job: _Job) -> str:
         # Only what was pushed changes; the external id is never overwritten here.
         ExternalLink.objects.filter(pk=decision.link.pk).update(  # type: ignore[union-attr]
             last_payload_hash=decision.digest,
+            last_payload=decision.payload,
+            drift={},  # what pretix has now is what was just sent
             last_pushed_revision=decision.mirror.revision,
             last_pushed_at=now,
         )
         return PushOutcome.RECREATED if replaced else PushOutcome.UPDATED
     pushed = {
         "last_payload_hash": decision.digest,
+        "last_payload": decision.payload,
+        "drift": {},
         "last_pushed_revision": decision.mirror.revision,
         "last_pushed_at": now,
     }
@@ -404,32 +433,36 @@ def _record_success(job: _Job) -> str:
     )
 
 
+def calls_store(*, work: OutboundWork, records: list[CallRecord]) -> None:
+    """The HTTP calls made for a unit of work, as its SyncLog attempt rows."""
+    SyncLog.objects.bulk_create(
+        SyncLog(
+            work=work,
+            system_id=work.system_id,
+            entity_type=work.entity_type,
+            wix_id=work.wix_id,
+            trigger=work.trigger,
+            action=r.action,
+            http_status=r.http_status,
+            duration_ms=r.duration_ms,
+            request_excerpt=r.request,
+            response_excerpt=r.response,
+            error=r.error,
+            note=r.note,
+            status=SyncLog.Status.SUCCESS
+            if r.permanent is None
+            else SyncLog.Status.PERMANENT
+            if r.permanent
+            else SyncLog.Status.RETRYABLE,
+        )
+        for r in records
+    )
+
+
 def _complete(job: _Job) -> str:
     """Database writes: the attempt rows, the link, and the work's new state."""
     work = job.work
-    if job.recorder.records:
-        SyncLog.objects.bulk_create(
-            SyncLog(
-                work=work,
-                system_id=work.system_id,
-                entity_type=work.entity_type,
-                wix_id=work.wix_id,
-                trigger=work.trigger,
-                action=r.action,
-                http_status=r.http_status,
-                duration_ms=r.duration_ms,
-                request_excerpt=r.request,
-                response_excerpt=r.response,
-                error=r.error,
-                note=r.note,
-                status=SyncLog.Status.SUCCESS
-                if r.permanent is None
-                else SyncLog.Status.PERMANENT
-                if r.permanent
-                else SyncLog.Status.RETRYABLE,
-            )
-            for r in job.recorder.records
-        )
+    calls_store(work=work, records=job.recorder.records)
     try:
         if job.error is not None:
             raise job.error
@@ -440,11 +473,12 @@ def _complete(job: _Job) -> str:
     except ExternalError as exc:
         delay = None if exc.permanent else _retry_delay(work.attempts)
         if delay is None:
-            return _finish(work, status=OutboundWork.Status.DEAD, error=str(exc))
+            return _finish(work, status=OutboundWork.Status.DEAD, error=str(exc), details=exc.details)
         OutboundWork.objects.filter(pk=work.pk).update(
             status=OutboundWork.Status.PENDING,
             in_flight_since=None,
             last_error=str(exc),
+            error_details=exc.details,
             not_before=timezone.now() + dt.timedelta(seconds=delay),
         )
         return "retry-scheduled"
@@ -497,9 +531,16 @@ def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
     return _complete(job)
 
 
-def _finish(work: OutboundWork, *, status: str, outcome: str = "", error: str = "") -> str:
+def _finish(
+    work: OutboundWork, *, status: str, outcome: str = "", error: str = "", details: dict | None = None
+) -> str:
     OutboundWork.objects.filter(pk=work.pk).update(
-        status=status, outcome=outcome, last_error=error, in_flight_since=None, finished_at=timezone.now()
+        status=status,
+        outcome=outcome,
+        last_error=error,
+        error_details=details or {},
+        in_flight_since=None,
+        finished_at=timezone.now(),
     )
     return outcome or ("gave-up" if status == OutboundWork.Status.DEAD else status)
 

@@ -26,6 +26,7 @@ from sync.models import (
     TicketDefinition,
     WixSite,
 )
+from sync.services.drift import drift_check_event
 from sync.services.mapping import MappingError
 from sync.services.mirrors import (
     MirrorDataError,
@@ -37,7 +38,7 @@ from sync.services.mirrors import (
     ticket_definition_delete_from_wix,
     ticket_definition_upsert_from_wix,
 )
-from sync.services.push import PushCache, push_decide, push_enqueue, system_handles
+from sync.services.push import PushCache, PushDecision, push_decide, push_enqueue, system_handles
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,19 @@ def resync_plan(
                     ref,
                     decision.action,
                     external_id=decision.link.external_id if decision.link else "",
-                    payload=decision.payload if decision.calls else None,
+                    payload=_sent(decision),
                 )
             )
     return rows
+
+
+def _sent(decision: PushDecision) -> dict[str, Any] | None:
+    """What the push would send; a create also what only a create takes (pretix: the currency)."""
+    if not decision.calls or decision.payload is None:
+        return None
+    if decision.action == "create":
+        return {**decision.payload, **decision.context.facts.get("create_only", {})}
+    return decision.payload
 
 
 def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: Any) -> LinkRepair:
@@ -160,6 +170,7 @@ def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: 
         locked.external_id = new_external_id
         # Unknown what the repaired record holds: the next push must send the payload.
         locked.last_payload_hash = ""
+        locked.last_payload, locked.external_facts, locked.drift = None, {}, {}
         locked.full_clean()
         locked.save()
     return repair
@@ -190,6 +201,7 @@ def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> Re
     run.save(update_fields=["status", "started_at", "updated_at"])
     healed: list[dict[str, str]] = []
     errors: list[dict[str, str]] = []
+    drift: list[dict[str, Any]] = []
     try:
         client = site.wix_client()
         for event in Event.objects.filter(site=site, deleted_at__isnull=True):
@@ -197,12 +209,16 @@ def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> Re
                 healed += _reconcile_event(client, site, event)
             except (WixError, MirrorDataError) as exc:
                 errors.append({"event": event.wix_id, "error": str(exc)})
+            # The other side: what staff changed by hand in the ticketing systems.
+            rows, drift_errors = drift_check_event(site=site, event_wix_id=event.wix_id)
+            drift += rows
+            errors += drift_errors
     except Exception as exc:
         log.exception("Reconciliation of %s failed", site)
         errors.append({"event": "", "error": f"{exc.__class__.__name__}: {exc}"})
-    run.healed, run.errors, run.finished_at = healed, errors, timezone.now()
+    run.healed, run.errors, run.drift, run.finished_at = healed, errors, drift, timezone.now()
     run.status = ReconciliationRun.Status.FAILED if errors else ReconciliationRun.Status.SUCCEEDED
-    run.save(update_fields=["healed", "errors", "finished_at", "status", "updated_at"])
+    run.save(update_fields=["healed", "errors", "drift", "finished_at", "status", "updated_at"])
     return run
 
 

@@ -8,8 +8,10 @@ from urllib.parse import quote
 
 from portal.secrets import secret_read
 from sync.clients.base import ExternalError, PushContext, RecordedHttp
-from sync.clients.pretix.planning import EVENT_META, ITEM_META, OPTION_META, PretixPlanner
+from sync.clients.pretix.planning import EVENT_META, ITEM_META, OPTION_META, PretixPlanner, _first_text
 from sync.models import EntityType, ExternalSystem
+
+SLUG_TAKEN = "pretix_slug_taken"  # ExternalError.details["kind"] of a create refused for its slug
 
 
 @dataclass(frozen=True)
@@ -103,33 +105,148 @@ class PretixAdapter(PretixPlanner):
                 return event
         return None
 
-    def _event_create(self, http: RecordedHttp, action: str, wix_id: str, payload: dict[str, Any]) -> str:
-        """Find the event by its Wix id (adopting it) or create it; then declare the item properties."""
+    def _event_create(
+        self,
+        http: RecordedHttp,
+        action: str,
+        wix_id: str,
+        payload: dict[str, Any],
+        create_only: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Find the event by its Wix id (adopting it) or create it; then declare the item properties.
+
+        Returns pretix's event (its currency is pretix's, whatever was asked for). ``create_only``
+        (the currency) is sent with a POST only: an adopted event keeps its own.
+        """
         event = self._event_find(http, action, wix_id)
         if event is None:
             try:
-                event = self._call(http, action, "POST", "events/", payload)
+                event = self._call(http, action, "POST", "events/", {**payload, **create_only})
             except ExternalError as exc:
-                event = self._event_find(http, action, wix_id) if exc.http_status == 400 else None
-                if event is None:
+                # 400: the slug is taken; 500: the same, found by pretix's database (an
+                # IntegrityError) when a concurrent push created it a moment before this one.
+                if exc.http_status not in (400, 500):
                     raise
+                event = self._event_find(http, action, wix_id)
+                if event is None:
+                    conflict = self._slug_conflict(http, action, wix_id, payload, exc)
+                    if conflict is exc:
+                        raise
+                    raise conflict from exc
                 http.note("Created by a concurrent push a moment ago: adopted.")
         else:
             http.note(f"pretix already has an event for Wix event {wix_id}: adopted, not created again.")
-            self._call(http, action, "PATCH", f"events/{event['slug']}/", _without(payload, "slug"))
+            event = (
+                self._call(http, action, "PATCH", f"events/{event['slug']}/", _without(payload, "slug"))
+                or event
+            )
+        self._item_properties_declare(http, action, event)
+        return dict(event)
+
+    def _item_properties_declare(self, http: RecordedHttp, action: str, event: dict[str, Any]) -> None:
         properties = event.get("item_meta_properties") or {}
         if not {ITEM_META, OPTION_META} <= properties.keys():
             merged = {**properties, ITEM_META: "", OPTION_META: ""}
             self._call(http, action, "PATCH", f"events/{event['slug']}/", {"item_meta_properties": merged})
-        return str(event["slug"])
+
+    def _slug_conflict(
+        self, http: RecordedHttp, action: str, wix_id: str, payload: dict[str, Any], exc: ExternalError
+    ) -> ExternalError:
+        """The error for a create refused because of its slug, naming the event that has it.
+
+        Staff then adopt that event or choose another slug (both on the dead letter's page).
+        """
+        slug = str(payload.get("slug") or "")
+        if exc.http_status != 400 or "slug" not in exc.message or not slug:
+            return exc
+        other = self._call(http, action, "GET", f"events/{quote(slug)}/", allow=(403, 404))
+        details: dict[str, Any] = {"kind": SLUG_TAKEN, "slug": slug, "wix_event_id": wix_id}
+        if other is None:
+            # Refused for another reason (e.g. a reserved word): only another slug helps.
+            return ExternalError(
+                f"pretix refused the slug {slug!r} for Wix event {wix_id} ({exc.message}); "
+                "choose another slug on this dead letter's page",
+                permanent=True,
+                http_status=400,
+                details=details,
+            )
+        owner = (other.get("meta_data") or {}).get(EVENT_META) or ""
+        name = _first_text(other.get("name"))
+        details["pretix_event"] = {"slug": slug, "name": name, "wix_event_id": owner}
+        made_by = f"made for Wix event {owner}" if owner else "not made by the portal"
+        return ExternalError(
+            f"pretix already has an event with slug {slug!r}: {name!r} ({made_by}). "
+            f"Adopt that event for Wix event {wix_id}, or choose another slug, on this dead letter's page",
+            permanent=True,
+            http_status=400,
+            details=details,
+        )
+
+    def event_create(
+        self, http: RecordedHttp, *, wix_id: str, payload: dict[str, Any], create_only: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Outside the push path (staff chose the slug): find the event by its Wix id, or create it."""
+        return self._event_create(http, "create", wix_id, payload, create_only)
+
+    def event_adopt(self, http: RecordedHttp, *, slug: str, wix_id: str) -> dict[str, Any]:
+        """Make a pretix event staff chose the Wix event's: tag it with the Wix id, declare the
+        item properties. Refused if it already carries another Wix event's id."""
+        self._meta_declare(http, "update")
+        event = self._call(http, "update", "GET", f"events/{quote(slug)}/")
+        meta = dict(event.get("meta_data") or {})
+        owner = meta.get(EVENT_META)
+        if owner and owner != wix_id:
+            raise ExternalError(
+                f"pretix event {slug} already belongs to Wix event {owner}: not adopted", permanent=True
+            )
+        if owner != wix_id:
+            event = self._call(
+                http, "update", "PATCH", f"events/{quote(slug)}/", {"meta_data": {**meta, EVENT_META: wix_id}}
+            )
+        http.note(f"Adopted by staff for Wix event {wix_id}.")
+        self._item_properties_declare(http, "update", event)
+        return dict(event)
+
+    def _event_learn(self, context: PushContext, wix_id: str, event: dict[str, Any]) -> None:
+        """Remember what pretix decided for the event, and check the ticket being pushed against it."""
+        currency = event.get("currency")
+        if not currency:
+            return
+        context.learn_facts(EntityType.EVENT, wix_id, currency=currency)
+        facts = context.facts.get("event")
+        if facts is not None and facts.get("wix_id") == wix_id:
+            facts["currency"] = currency
+            ticket = context.facts.get("currency")
+            if ticket and ticket != str(currency).upper():
+                raise ExternalError(
+                    f"Ticket definition {context.facts.get('wix_id')} is priced in {ticket}, but pretix "
+                    f"event {event.get('slug')} is in {currency}: pretix keeps one currency per event "
+                    f"and the portal converts nothing. Price the ticket in {currency} on Wix.",
+                    permanent=True,
+                )
 
     def _event_slug(self, http: RecordedHttp, action: str, context: PushContext) -> str:
         facts = context.facts["event"]
         if facts.get("slug"):
+            if context.facts.get("currency") and not facts.get("currency"):
+                # A link made before the portal remembered currencies: read it once.
+                event = self._call(http, action, "GET", f"events/{facts['slug']}/", allow=(403, 404))
+                if event is not None:
+                    self._event_learn(context, facts["wix_id"], event)
             return str(facts["slug"])
-        slug = self._event_create(http, action, facts["wix_id"], facts["payload"])
-        context.learn(EntityType.EVENT, facts["wix_id"], slug, payload_hash=facts.get("payload_hash", ""))
+        event = self._event_create(
+            http, action, facts["wix_id"], facts["payload"], facts.get("create_only") or {}
+        )
+        slug = str(event["slug"])
+        context.learn(
+            EntityType.EVENT,
+            facts["wix_id"],
+            slug,
+            payload_hash=facts.get("payload_hash", ""),
+            payload=facts.get("payload"),
+        )
         facts["slug"] = slug
+        self._event_learn(context, facts["wix_id"], event)
         return slug
 
     def _event_recreate(
@@ -144,7 +261,10 @@ class PretixAdapter(PretixPlanner):
                 f"pretix event {facts.get('slug')} is gone and its Wix event is deleted", permanent=True
             )
         old = facts.get("slug")
-        slug = self._event_create(http, action, facts["wix_id"], facts["payload"])
+        event = self._event_create(
+            http, action, facts["wix_id"], facts["payload"], facts.get("create_only") or {}
+        )
+        slug = str(event["slug"])
         reason = (
             f"pretix event {old} was deleted in pretix (403/404, and no event has "
             f"{EVENT_META}={facts['wix_id']}); recreated as {slug}"
@@ -152,6 +272,7 @@ class PretixAdapter(PretixPlanner):
         http.note(reason)
         context.learn(EntityType.EVENT, facts["wix_id"], slug, reason)
         facts["slug"] = slug
+        self._event_learn(context, facts["wix_id"], event)
         return slug
 
     # --- items (ticket definitions) ----------------------------------------------------
@@ -186,7 +307,15 @@ class PretixAdapter(PretixPlanner):
         # Only an adopted item can already have a quota; a new one cannot.
         quota = self._quota_for(http, action, slug, item["id"]) if adopted else None
         if quota is None:
-            quota = self._call(http, action, "POST", f"events/{slug}/quotas/", body)
+            try:
+                quota = self._call(http, action, "POST", f"events/{slug}/quotas/", body)
+            except ExternalError as exc:
+                if not adopted and exc.permanent:
+                    # pretix refused the quota: take back the item made a moment ago, so that no
+                    # item without quota or link is left (a retry would adopt it otherwise).
+                    self._call(http, action, "DELETE", f"events/{slug}/items/{item['id']}/", allow=(403, 404))
+                    http.note(f"The quota was refused: item {item['id']} made by this push deleted again.")
+                raise exc from None
         else:
             self._call(http, action, "PATCH", f"events/{slug}/quotas/{quota['id']}/", body)
         return ItemRef(slug, int(item["id"]), int(quota["id"]))
@@ -319,7 +448,12 @@ class PretixAdapter(PretixPlanner):
     ) -> str:
         context = context or PushContext()
         if entity_type == EntityType.EVENT:
-            return self._event_create(http, "create", payload["meta_data"][EVENT_META], payload)
+            wix_id = payload["meta_data"][EVENT_META]
+            event = self._event_create(
+                http, "create", wix_id, payload, context.facts.get("create_only") or {}
+            )
+            self._event_learn(context, wix_id, event)
+            return str(event["slug"])
         if entity_type == EntityType.POLICY:
             slug = self._confirm_texts_put(http, "create", payload, context)
             return f"{slug}/confirm_texts/{context.facts['wix_id']}"
@@ -345,20 +479,28 @@ class PretixAdapter(PretixPlanner):
         elif entity_type == EntityType.POLICY:
             self._confirm_texts_put(http, "update", payload, context)
         else:
-            self._item_update(http, "update", ItemRef.parse(external_id), payload, context)
+            ref = ItemRef.parse(external_id)
+            if context.facts.get("event", {}).get("slug") == ref.slug:
+                self._event_slug(http, "update", context)  # checks the event's currency if not known yet
+            self._item_update(http, "update", ref, payload, context)
 
     def _event_update(
         self, http: RecordedHttp, slug: str, payload: dict[str, Any], context: PushContext
     ) -> None:
+        wix_id = payload["meta_data"][EVENT_META]
         context.facts["event"] = {
-            "wix_id": payload["meta_data"][EVENT_META],
+            "wix_id": wix_id,
             "slug": slug,
             "payload": payload,
+            "create_only": context.facts.get("create_only") or {},
         }
         try:
-            self._call(http, "update", "PATCH", f"events/{slug}/", _without(payload, "slug"))
+            event = self._call(http, "update", "PATCH", f"events/{slug}/", _without(payload, "slug"))
         except ExternalError as exc:
             self._event_recreate(http, "update", context, exc)
+            return
+        if event:
+            self._event_learn(context, wix_id, event)
 
     def delete(
         self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None

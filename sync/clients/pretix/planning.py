@@ -8,7 +8,7 @@ policies) go with it to the sending phase, which touches no database.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sync.clients.base import ExternalError, PayloadOf, PushContext, TargetsOf
@@ -27,11 +27,29 @@ EVENT_META = "wix_event_id"
 ITEM_META = "wix_ticket_definition_id"
 OPTION_META = "wix_option_id"
 SLUG_MAX = 50
+POLICY_TEMPLATE = "<p><strong>{name}</strong></p>{body}"
 # Item fields cleared (sent as null) when the mapping fills them but Wix no longer has a value.
 NULLABLE = {
     EntityType.EVENT: {"date_to", "location"},
     EntityType.TICKET_DEFINITION: {"description", "available_from", "available_until"},
 }
+# Event fields pretix takes once, at creation: never part of an update (or of its hash), so
+# that no later edit can flip an event with orders to another currency.
+CREATE_ONLY = ("currency", "has_subevents")
+# pretix's field limits (pretix 2026.8, pretix/base/models/event.py and items.py). Names are
+# I18nCharFields: pretix's API does not check their max_length, its control panel forms do,
+# so an over-long name would leave staff unable to save the event or item in pretix. A
+# quota's name is a CharField: the API refuses it (400). Texts are cut with an ellipsis.
+TEXT_LIMITS: dict[str, dict[str, int]] = {
+    EntityType.EVENT: {"name": 200, "location": 200},  # Event.name, Event.location
+    EntityType.TICKET_DEFINITION: {
+        "name": 255,  # Item.name
+        "variations[*].value": 255,  # ItemVariation.value
+        "quota.name": 200,  # Quota.name
+    },
+}
+PRICE_MAX = Decimal("99999999999.99")  # Item/ItemVariation.default_price: max_digits=13, decimal_places=2
+QUOTA_SIZE_MAX = 2_147_483_647  # Quota.size: a PositiveIntegerField
 
 # (source, target, transform, argument, required): what a new pretix system starts with.
 PRETIX_DEFAULT_MAPPINGS: dict[str, list[MappingRow]] = {
@@ -63,7 +81,8 @@ PRETIX_DEFAULT_MAPPINGS: dict[str, list[MappingRow]] = {
         ("", "admission", "constant", "true", False),
     ],
     EntityType.POLICY: [
-        ("", "text.en", "template", "{name}: {body}", False),
+        # Wix sends the body as HTML; pretix renders confirm texts from Markdown (its rich_text).
+        ("body", "text.en", "html_to_markdown", POLICY_TEMPLATE, False),
     ],
 }
 
@@ -78,6 +97,39 @@ def _first_text(value: Any) -> str:
     if isinstance(value, dict):
         return next((str(v) for v in value.values() if v), "")
     return str(value or "")
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """A text (or each language of a pretix language map) cut to ``limit`` characters."""
+    if isinstance(value, dict):
+        return {key: _cut(text, limit) for key, text in value.items()}
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1].rstrip() + "…"
+    return value
+
+
+def limits_apply(body: dict[str, Any], limits: dict[str, int]) -> None:
+    """Cut the texts of ``body`` named in ``limits`` (``a.b``, ``list[*].field``) in place."""
+    for path, limit in limits.items():
+        head, _, field = path.partition(".")
+        if head.endswith("[*]"):
+            for item in body.get(head[:-3]) or []:
+                if isinstance(item, dict) and field in item:
+                    item[field] = _cut(item[field], limit)
+        elif field:
+            if isinstance(body.get(head), dict) and field in body[head]:
+                body[head][field] = _cut(body[head][field], limit)
+        elif head in body:
+            body[head] = _cut(body[head], limit)
+
+
+def ticket_currencies(raw: dict[str, Any]) -> set[str]:
+    """The currencies a Wix ticket definition is priced in (fixed, guest and option prices)."""
+    method = raw.get("pricingMethod") or {}
+    prices = [method.get("fixedPrice"), method.get("guestPrice")] + [
+        option.get("price") for option in (method.get("pricingOptions") or {}).get("optionDetails") or []
+    ]
+    return {str(p["currency"]).upper() for p in prices if isinstance(p, dict) and p.get("currency")}
 
 
 class PretixPlanner:
@@ -99,8 +151,10 @@ class PretixPlanner:
         context = PushContext(facts={"wix_id": mirror.wix_id})
         if entity_type == EntityType.EVENT:
             assert isinstance(mirror, Event)
-            planned = (
-                self._event_payload(mirror, payload, targets_of(entity_type)) if payload is not None else None
+            if payload is None:
+                return None, context
+            planned, context.facts["create_only"] = self._event_payload(
+                mirror, payload, targets_of(entity_type)
             )
             return planned, context
         event_wix_id = mirror.raw.get("eventId") or getattr(mirror, "event_wix_id", "")
@@ -111,30 +165,62 @@ class PretixPlanner:
             return texts, context
         if payload is None:
             return None, context
+        context.facts["currency"] = self._ticket_currency(mirror, context.facts["event"])
         return self._item_payload(mirror, payload, targets_of(entity_type)), context
 
-    def _event_payload(self, event: Event, payload: dict[str, Any], targets: set[str]) -> dict[str, Any]:
+    def _event_payload(
+        self, event: Event, payload: dict[str, Any], targets: set[str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What an update sends (and the hash covers), and what only a create adds."""
         body: dict[str, Any] = {key: None for key in NULLABLE[EntityType.EVENT] & targets}
         body.update(payload)
         body["slug"] = pretix_slug(payload.get("slug") or event.slug, event.wix_id)
         body["meta_data"] = {**(payload.get("meta_data") or {}), EVENT_META: event.wix_id}
-        if not body.get("currency"):
-            body["currency"] = self._event_currency(event)
-        body.setdefault("has_subevents", False)
-        return body
+        create_only = {key: body.pop(key) for key in CREATE_ONLY if body.get(key) is not None}
+        create_only.setdefault("currency", self._event_currency(event))
+        create_only.setdefault("has_subevents", False)
+        limits_apply(body, TEXT_LIMITS[EntityType.EVENT])
+        return body, create_only
 
     def _event_currency(self, event: Event) -> str:
-        """The currency of the event's tickets, as Wix events have none of their own."""
-        for raw in TicketDefinition.objects.filter(
-            site_id=event.site_id, event_wix_id=event.wix_id, deleted_at__isnull=True
-        ).values_list("raw", flat=True)[:20]:
-            method = raw.get("pricingMethod") or {}
-            for money in [method.get("fixedPrice"), method.get("guestPrice")] + [
-                o.get("price") for o in (method.get("pricingOptions") or {}).get("optionDetails") or []
-            ]:
-                if isinstance(money, dict) and money.get("currency"):
-                    return str(money["currency"])
+        """The currency of the event's first priced ticket, as Wix events have none of their own."""
+        for raw in (
+            TicketDefinition.objects.filter(
+                site_id=event.site_id, event_wix_id=event.wix_id, deleted_at__isnull=True
+            )
+            .order_by("wix_created_date", "pk")
+            .values_list("raw", flat=True)[:20]
+        ):
+            currencies = sorted(ticket_currencies(raw))
+            if currencies:
+                return currencies[0]
         return self.system.default_currency
+
+    def _ticket_currency(self, td: MirrorModel, event: dict[str, Any]) -> str | None:
+        """The ticket's one currency; a permanent error if pretix's event has another.
+
+        pretix keeps one currency per event, and the portal converts nothing: a ticket priced
+        otherwise is for staff to fix on Wix.
+        """
+        currencies = sorted(ticket_currencies(td.raw))
+        name = td.raw.get("name") or td.wix_id
+        if len(currencies) > 1:
+            raise ExternalError(
+                f"Ticket definition {name!r} ({td.wix_id}) is priced in several currencies "
+                f"({', '.join(currencies)}); a pretix item has the one currency of its event.",
+                permanent=True,
+            )
+        currency = currencies[0] if currencies else None
+        known = event.get("currency")
+        if currency and known and currency != known.upper():
+            where = f"pretix event {event['slug']}" if event.get("slug") else "the pretix event to be made"
+            raise ExternalError(
+                f"Ticket definition {name!r} ({td.wix_id}) is priced in {currency}, but {where} "
+                f"is in {known}: pretix keeps one currency per event and the portal converts nothing. "
+                f"Price the ticket in {known} on Wix.",
+                permanent=True,
+            )
+        return currency
 
     def _event_facts(
         self, site_id: int, event_wix_id: str, payload_of: PayloadOf, targets_of: TargetsOf
@@ -145,14 +231,19 @@ class PretixPlanner:
         facts: dict[str, Any] = {"wix_id": event_wix_id}
         if link is not None and link.deleted_at is None:
             facts["slug"] = link.external_id
+            # The currency pretix's event really has (None for a link older than this fact:
+            # the sending phase reads it then).
+            facts["currency"] = (link.external_facts or {}).get("currency")
         event = Event.objects.filter(site_id=site_id, wix_id=event_wix_id).first()
         if event is not None and not event.is_deleted:
             # Also when linked: needed to rebuild the event if it was deleted in pretix.
-            payload = self._event_payload(
+            payload, facts["create_only"] = self._event_payload(
                 event, payload_of(EntityType.EVENT, event), targets_of(EntityType.EVENT)
             )
             # The hash the event's own push would compute: an event made here is not sent again.
             facts["payload"], facts["payload_hash"] = payload, payload_hash(payload)
+            if "slug" not in facts:
+                facts["currency"] = facts["create_only"]["currency"]
         elif "slug" not in facts:
             raise ExternalError(
                 f"Wix event {event_wix_id} is not mirrored yet, so its pretix event cannot be made"
@@ -209,4 +300,32 @@ class PretixPlanner:
         quota: dict[str, Any] = body["quota"] if isinstance(body.get("quota"), dict) else {}
         body["quota"] = {"name": quota.get("name") or _first_text(body.get("name")) or td.wix_id, **quota}
         body["quota"].setdefault("size", None)  # no Wix limit: unlimited
+        limits_apply(body, TEXT_LIMITS[EntityType.TICKET_DEFINITION])
+        _numbers_check(td, body)
         return body
+
+
+def _numbers_check(td: MirrorModel, body: dict[str, Any]) -> None:
+    """Prices and sizes pretix cannot store are refused here, before any call, naming the field."""
+    prices = [("default_price", body.get("default_price"))] + [
+        (f"variations[{n}].default_price", v.get("default_price"))
+        for n, v in enumerate(body.get("variations") or [])
+    ]
+    for field, price in prices:
+        try:
+            amount = Decimal(str(price)) if price is not None else None
+        except InvalidOperation:
+            continue  # not a number: pretix's own 400 names it
+        if amount is not None and not Decimal("0") <= amount <= PRICE_MAX:
+            raise ExternalError(
+                f"Ticket definition {td.wix_id}: {field} {price} is outside what pretix stores "
+                f"(0 to {PRICE_MAX})",
+                permanent=True,
+            )
+    size = body["quota"].get("size")
+    if size is not None and not (isinstance(size, int) and 0 <= size <= QUOTA_SIZE_MAX):
+        raise ExternalError(
+            f"Ticket definition {td.wix_id}: quota size {size!r} is outside what pretix stores "
+            f"(0 to {QUOTA_SIZE_MAX}, or none for unlimited)",
+            permanent=True,
+        )
