@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
@@ -58,26 +58,60 @@ def site(db: None, monkeypatch: pytest.MonkeyPatch) -> WixSite:
 
 
 # --- personas ---------------------------------------------------------------------------
+# Who may do what: anonymous, staff with no permission, the two roles the roles migration
+# makes (sync/migrations/0012_roles.py), and a superuser. Permission tests take ``persona``
+# (parametrised over all five) or one of the named fixtures.
+PERSONAS = ("anonymous", "staff", "viewer", "operator", "superuser")
+
+
+def _staff(username: str, group: str | None = None) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", f"pw-{username}-123", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
 @pytest.fixture
 def admin_user(db: None) -> User:
     return User.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
 
 
 @pytest.fixture
-def editor(db: None) -> User:
-    user = User.objects.create_user("editor", "editor@example.com", "pw-editor-123", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="sync"))
-    return user
+def staff(db: None) -> User:
+    """Staff with no permission at all: may log in, may see nothing."""
+    return _staff("staff")
 
 
 @pytest.fixture
 def viewer(db: None) -> User:
-    """Staff who may look at everything in sync but change nothing."""
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw-viewer-123", is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="sync", codename__startswith="view_")
-    )
-    return user
+    """Sync viewers: read everything but secrets, trigger nothing."""
+    return _staff("viewer", "Sync viewers")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """Sync operators: edit mappings and links, start backfills, resyncs, replays, tests."""
+    return _staff("operator", "Sync operators")
+
+
+@pytest.fixture
+def editor(operator: User) -> User:
+    return operator
+
+
+@pytest.fixture(params=PERSONAS)
+def persona(request: pytest.FixtureRequest, db: None) -> tuple[str, User | None]:
+    """Each persona in turn, as (name, user); the user is None for anonymous."""
+    name = request.param
+    fixture = {"superuser": "admin_user"}.get(name, name)
+    return name, None if name == "anonymous" else request.getfixturevalue(fixture)
+
+
+def client_for(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
 
 
 @pytest.fixture

@@ -73,6 +73,18 @@ class WixSiteAdmin(admin.ModelAdmin):
         ("Webhooks", {"fields": ["webhook_public_keys", "webhooks_rejected", "webhook_last_rejected_at"]}),
     ]
 
+    # Where the site's key goes, which variable holds it, and which keys sign its webhooks.
+    endpoint_fields = ["api_base_url", "api_key_env", "app_secret_env", "webhook_public_keys"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and request.user.has_perm("sync.change_site_endpoint")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WixSite | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("sync.change_site_endpoint"):
+            fields += self.endpoint_fields
+        return fields
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
             super()
@@ -106,7 +118,7 @@ class WixSiteAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {len(runs)} reconciliation run(s).", messages.SUCCESS)
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 class MirrorAdmin(ReadOnlyAdmin):
@@ -160,7 +172,7 @@ class EventAdmin(TimelineMirrorAdmin):
         _report_runs(self, request, results)
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 @admin.register(Policy)
@@ -236,7 +248,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         )
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 @admin.register(WebhookDelivery)
@@ -279,7 +291,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.change_webhookdelivery")
+        return request.user.has_perm("sync.replay_webhook")
 
     @admin.display(description="Decoded payload")
     def decoded_payload(self, obj: WebhookDelivery) -> str:
