@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,6 +30,7 @@ from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
 from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
 from sync.services.webhook_handlers import webhook_replay
+from sync.services.webhook_limits import webhook_rejections_flush
 from sync.services.webhooks import deliveries_failed_since
 
 _resync_events, _dry_run_events = resync_actions(refs_of_events)
@@ -91,6 +92,16 @@ class WixSiteAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(_live_events=Count("events", filter=Q(events__deleted_at__isnull=True), distinct=True))
         )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        webhook_rejections_flush()  # refusals are counted in the cache; show them up to date
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        webhook_rejections_flush()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Events", ordering="_live_events")
     def live_events(self, obj: WixSite) -> int:
