@@ -107,6 +107,8 @@ def test_behind_one_proxy_the_client_is_the_address_the_proxy_saw() -> None:
     assert client_address(request) == "127.0.0.7"  # "1.2.3.4" is whatever the client sent
     with override_settings(TRUSTED_PROXY_COUNT=0):
         assert client_address(request) == "127.0.0.2"
+    request.META["HTTP_X_FORWARDED_FOR"] = "not-an-address"
+    assert client_address(request) == "127.0.0.2"
 
 
 @override_settings(AXES_FAILURE_LIMIT=3)

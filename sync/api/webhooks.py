@@ -34,7 +34,7 @@ class WixWebhookView(APIView):
     parser_classes = [RawBodyParser]
 
     def post(self, request: Request) -> Response:
-        address = client_address(request)
+        address = client_address(request) or "unknown"
         if address_blocked(address):
             return Response(
                 {"detail": "too many invalid webhooks from this address; try later"},
