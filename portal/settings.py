@@ -6,6 +6,7 @@ Zero configuration runs: SQLite in WAL mode, django-q2's ORM broker, email to th
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+# Origins (scheme://host[:port]) a form may be posted from when they differ from the host the
+# request names, e.g. https://portal.example.com behind a proxy that rewrites the Host header.
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Where the portal itself is reachable; the sandbox sends its webhooks here.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -40,8 +43,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_q",
+    "axes",
     "portal",
     "sync",
     "sync.sandbox",
@@ -56,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -135,15 +141,70 @@ CACHES = (
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # ``Authorization: Token <token>``; only a SHA-512 digest of each token is stored.
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
+# A token expires this many days after it is made (0: never).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(days=API_TOKEN_TTL_DAYS) if API_TOKEN_TTL_DAYS > 0 else None,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# --- Production profile: HTTPS, cookies, proxies ---------------------------------------
+# Outside debug the session and CSRF cookies are only ever sent over HTTPS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto,https``: the header a TLS-terminating proxy sets, and its HTTPS value.
+
+    Without it, Django behind such a proxy sees plain HTTP: the browser's https Origin then
+    fails the CSRF check (a 403 at the admin login) and SECURE_SSL_REDIRECT loops.
+    """
+    if not raw.strip():
+        return None
+    header, _, value = raw.partition(",")
+    header, value = header.strip(), value.strip()
+    if not header or not value:
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={raw!r}: write the header and its HTTPS value, "
+            "e.g. X-Forwarded-Proto,https"
+        )
+    name = header.upper().replace("-", "_")
+    return (name if name.startswith("HTTP_") else f"HTTP_{name}", value)
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("SECURE_PROXY_SSL_HEADER"))
+# How many proxies in front of the portal append to X-Forwarded-For; 0 trusts only the socket's
+# address. Rate limits (logins, rejected webhooks) count per client address read this way.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # --- Auth, i18n, static ----------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out address is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins per client address before it is locked out, and for how long.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "portal.client.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -176,6 +237,13 @@ WIX_PAGE_SIZE = env_int("WIX_PAGE_SIZE", 100)
 # --- Webhooks ----------------------------------------------------------------------------
 # Clock skew allowed when checking a webhook token's exp/iat.
 WEBHOOK_LEEWAY_SECONDS = env_int("WEBHOOK_LEEWAY_SECONDS", 60)
+# A client address whose webhooks were refused this many times within the window gets 429
+# without its body being read, until the window ends. Counted in the cache, never the database.
+WEBHOOK_REJECT_LIMIT = env_int("WEBHOOK_REJECT_LIMIT", 30)
+WEBHOOK_REJECT_WINDOW_SECONDS = env_int("WEBHOOK_REJECT_WINDOW_SECONDS", 300)
+
+# --- Queue tasks staff may schedule or re-queue (functions named *_task in these modules) ----
+PORTAL_TASK_MODULES = ["sync.tasks"]
 
 # --- Backfill -------------------------------------------------------------------------
 # A running backfill writes a heartbeat after every event; one silent for longer is dead.
@@ -184,6 +252,11 @@ BACKFILL_STALE_AFTER = env_int("BACKFILL_STALE_AFTER", 600)
 # --- Sandbox (fake Wix on this server; never on unless enabled) ------------------------
 # On by default only under the test suite, which runs flows end to end against it.
 PORTAL_SANDBOX = env_bool("PORTAL_SANDBOX", TESTING)
+if PORTAL_SANDBOX and not (DEBUG or TESTING):
+    raise ImproperlyConfigured(
+        "PORTAL_SANDBOX=1 needs PORTAL_DEBUG=1: the sandbox serves a fake Wix with a known key and "
+        "signs webhooks with its own key, which must never run in production."
+    )
 WIX_SANDBOX_API_KEY = env_str("WIX_SANDBOX_API_KEY", "sandbox-api-key")
 SANDBOX_WEBHOOK_URL = env_str("SANDBOX_WEBHOOK_URL", f"{PORTAL_BASE_URL}/webhooks/wix/")
 # Wix may answer a query page with fewer items than asked for; a cap below the asked limit

@@ -1,4 +1,9 @@
-"""Health check for load balancers and monitors: database, queue, newest webhook."""
+"""Health check for load balancers and monitors: database, queue, newest webhook.
+
+Anyone may ask whether the portal is healthy; only staff see why. The details name the
+database vendor, the broker, queue depth and error texts (which may carry host names),
+which tell an outsider more than a load balancer needs.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ def _webhooks() -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "queue": _queue(), "webhooks": _webhooks()}
     healthy = checks["database"]["ok"] and checks["queue"]["ok"]
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if healthy else "error"}
+    if request.user.is_authenticated and request.user.is_staff:
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -7,6 +7,7 @@ from sync.services.backfill import backfill_execute, backfill_sweep
 from sync.services.push import STUCK_AFTER, push_dispatch, push_drain
 from sync.services.resync import reconcile_site, reconcile_start
 from sync.services.webhook_handlers import webhook_dispatch, webhook_drain, webhook_process
+from sync.services.webhook_limits import webhook_rejections_flush
 
 
 def backfill_run_task(run_id: int) -> str:
@@ -48,4 +49,5 @@ def webhook_process_task(delivery_id: int) -> str:
 
 def webhook_dispatch_task() -> str:
     # The same "its worker stopped answering" limit as pushes in flight.
-    return f"queued {webhook_dispatch(stuck_after=STUCK_AFTER)}"
+    queued = webhook_dispatch(stuck_after=STUCK_AFTER)
+    return f"queued {queued}, refusals counted {webhook_rejections_flush()}"

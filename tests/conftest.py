@@ -5,12 +5,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
 from sync.clients.wix import WixAuth, WixClient
-from sync.models import WixSite
+from sync.models import (
+    BackfillRun,
+    ExternalLink,
+    ExternalSystem,
+    LinkRepair,
+    OutboundWork,
+    ReconciliationRun,
+    SyncLog,
+    WebhookDelivery,
+    WixSite,
+)
+from sync.sandbox.demo import sandbox_seed
+from sync.sandbox.models import SandboxTicketingRecord, SandboxWebhook
+from sync.services.mirrors import (
+    event_upsert_from_wix,
+    policy_upsert_from_wix,
+    ticket_definition_upsert_from_wix,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WIX = "https://wix.test"
@@ -58,26 +75,60 @@ def site(db: None, monkeypatch: pytest.MonkeyPatch) -> WixSite:
 
 
 # --- personas ---------------------------------------------------------------------------
+# Who may do what: anonymous, staff with no permission, the two roles the roles migration
+# makes (sync/migrations/0012_roles.py), and a superuser. Permission tests take ``persona``
+# (parametrised over all five) or one of the named fixtures.
+PERSONAS = ("anonymous", "staff", "viewer", "operator", "superuser")
+
+
+def _staff(username: str, group: str | None = None) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", f"pw-{username}-123", is_staff=True)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
 @pytest.fixture
 def admin_user(db: None) -> User:
     return User.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
 
 
 @pytest.fixture
-def editor(db: None) -> User:
-    user = User.objects.create_user("editor", "editor@example.com", "pw-editor-123", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="sync"))
-    return user
+def staff(db: None) -> User:
+    """Staff with no permission at all: may log in, may see nothing."""
+    return _staff("staff")
 
 
 @pytest.fixture
 def viewer(db: None) -> User:
-    """Staff who may look at everything in sync but change nothing."""
-    user = User.objects.create_user("viewer", "viewer@example.com", "pw-viewer-123", is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="sync", codename__startswith="view_")
-    )
-    return user
+    """Sync viewers: read everything but secrets, trigger nothing."""
+    return _staff("viewer", "Sync viewers")
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """Sync operators: edit mappings and links, start backfills, resyncs, replays, tests."""
+    return _staff("operator", "Sync operators")
+
+
+@pytest.fixture
+def editor(operator: User) -> User:
+    return operator
+
+
+@pytest.fixture(params=PERSONAS)
+def persona(request: pytest.FixtureRequest, db: None) -> tuple[str, User | None]:
+    """Each persona in turn, as (name, user); the user is None for anonymous."""
+    name = request.param
+    fixture = {"superuser": "admin_user"}.get(name, name)
+    return name, None if name == "anonymous" else request.getfixturevalue(fixture)
+
+
+def client_for(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
 
 
 @pytest.fixture
@@ -85,3 +136,39 @@ def admin_client(admin_user: User) -> Client:
     client = Client()
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def filled(site: WixSite) -> WixSite:
+    """One row of every kind the admin shows."""
+    sandbox_seed()
+    event_upsert_from_wix(site=site, data=wix_payload("event__query")["events"][0])
+    policy_upsert_from_wix(site=site, data=wix_payload("policy__get")["policy"])
+    ticket_definition_upsert_from_wix(
+        site=site, data=wix_payload("ticket_definition__fixed_price")["ticketDefinition"]
+    )
+    BackfillRun.objects.create(
+        site=site, trigger="admin", status="failed", errors=[{"where": "site", "error": "x"}]
+    )
+    WebhookDelivery.objects.create(
+        site=site,
+        wix_event_id="evt-1",
+        event_type="wix.events.v2.policy_updated",
+        raw_body="a.b.c",
+        payload={"eventType": "x"},
+    )
+    SandboxWebhook.objects.create(event_type="wix.events.v2.policy_updated", envelope={"id": "1"})
+    system = ExternalSystem.objects.get(name="Sandbox ticketing")
+    link = ExternalLink.objects.create(
+        system=system, site=site, entity_type="policy", wix_id="p", external_id="e"
+    )
+    LinkRepair.objects.create(link=link, old_external_id="d", new_external_id="e", reason="test")
+    work = OutboundWork.objects.create(
+        system=system, site=site, entity_type="policy", wix_id="p", trigger="backfill"
+    )
+    SyncLog.objects.create(
+        work=work, system=system, entity_type="policy", wix_id="p", trigger="backfill", action="create"
+    )
+    ReconciliationRun.objects.create(site=site, healed=[{"wix_id": "p", "healed": "missed deletion"}])
+    SandboxTicketingRecord.objects.create(collection="policies", record_id="e", data={"title": "x"})
+    return site

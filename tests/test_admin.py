@@ -9,62 +9,14 @@ from django.urls import reverse
 from sync.models import (
     BackfillRun,
     Event,
-    ExternalLink,
-    ExternalSystem,
-    LinkRepair,
-    OutboundWork,
-    ReconciliationRun,
-    SyncLog,
     TicketDefinition,
     WebhookDelivery,
     WixSite,
 )
 from sync.sandbox.demo import demo_id, sandbox_seed
-from sync.sandbox.models import SandboxEntity, SandboxTicketingRecord, SandboxWebhook
-from sync.services.mirrors import (
-    event_upsert_from_wix,
-    policy_upsert_from_wix,
-    ticket_definition_upsert_from_wix,
-)
-from tests.conftest import wix_payload
+from sync.sandbox.models import SandboxEntity, SandboxWebhook
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def filled(site: WixSite) -> WixSite:
-    """One row of every kind the admin shows."""
-    sandbox_seed()
-    event_upsert_from_wix(site=site, data=wix_payload("event__query")["events"][0])
-    policy_upsert_from_wix(site=site, data=wix_payload("policy__get")["policy"])
-    ticket_definition_upsert_from_wix(
-        site=site, data=wix_payload("ticket_definition__fixed_price")["ticketDefinition"]
-    )
-    BackfillRun.objects.create(
-        site=site, trigger="admin", status="failed", errors=[{"where": "site", "error": "x"}]
-    )
-    WebhookDelivery.objects.create(
-        site=site,
-        wix_event_id="evt-1",
-        event_type="wix.events.v2.policy_updated",
-        raw_body="a.b.c",
-        payload={"eventType": "x"},
-    )
-    SandboxWebhook.objects.create(event_type="wix.events.v2.policy_updated", envelope={"id": "1"})
-    system = ExternalSystem.objects.get(name="Sandbox ticketing")
-    link = ExternalLink.objects.create(
-        system=system, site=site, entity_type="policy", wix_id="p", external_id="e"
-    )
-    LinkRepair.objects.create(link=link, old_external_id="d", new_external_id="e", reason="test")
-    work = OutboundWork.objects.create(
-        system=system, site=site, entity_type="policy", wix_id="p", trigger="backfill"
-    )
-    SyncLog.objects.create(
-        work=work, system=system, entity_type="policy", wix_id="p", trigger="backfill", action="create"
-    )
-    ReconciliationRun.objects.create(site=site, healed=[{"wix_id": "p", "healed": "missed deletion"}])
-    SandboxTicketingRecord.objects.create(collection="policies", record_id="e", data={"title": "x"})
-    return site
 
 
 def test_every_admin_page_loads(admin_client: Client, filled: WixSite) -> None:

@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 import responses
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -15,7 +16,14 @@ from tests.conftest import WIX, wix_payload
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_database_queue_and_webhook_age(client: Client, site: WixSite) -> None:
+def test_healthz_tells_anonymous_callers_the_status_only(client: Client, staff: User) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    client.force_login(staff)
+    assert set(client.get("/healthz").json()["checks"]) == {"database", "queue", "webhooks"}
+
+
+def test_healthz_reports_database_queue_and_webhook_age(client: Client, site: WixSite, staff: User) -> None:
+    client.force_login(staff)
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] and body["checks"]["queue"]["ok"]
@@ -28,7 +36,9 @@ def test_healthz_reports_database_queue_and_webhook_age(client: Client, site: Wi
     assert 119 <= age <= 130
 
 
-def test_healthz_is_503_when_the_queue_is_down(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthz_is_503_when_the_queue_is_down(
+    client: Client, monkeypatch: pytest.MonkeyPatch, staff: User
+) -> None:
     import portal.views
 
     class DeadBroker:
@@ -36,6 +46,8 @@ def test_healthz_is_503_when_the_queue_is_down(client: Client, monkeypatch: pyte
             raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(portal.views, "get_broker", DeadBroker)
+    assert client.get("/healthz").json() == {"status": "error"}
+    client.force_login(staff)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["queue"] == {"ok": False, "error": "broker unreachable"}

@@ -9,12 +9,13 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.test import Client
+from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync.models import OutboundWork, Policy, TicketDefinition, WebhookDelivery, WixSite
 from sync.services.webhook_handlers import webhook_process, webhook_replay
+from sync.services.webhook_limits import webhook_rejections_flush
 from tests.conftest import WIX, wix_payload
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +153,7 @@ def test_forged_expired_or_unreadable_bodies_are_401_and_write_nothing(
 def test_rejections_are_counted_on_the_site(client: Client, hook_site: WixSite) -> None:
     post(client, sign(envelope("updated", POLICY), "x", key=_key()[0]))
     post(client, sign(envelope("updated", POLICY), "x", iat=int(time.time()) - 7200))
+    webhook_rejections_flush()  # counted in the cache, added to the row by the dispatcher
     hook_site.refresh_from_db()
     assert hook_site.webhooks_rejected == 2 and hook_site.webhook_last_rejected_at is not None
 
@@ -314,6 +316,13 @@ def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_on
     assert not OutboundWork.objects.exclude(status="done").exists()
 
 
+def _deep(depth: int, brackets: bool) -> bytes:
+    """A signed envelope carrying a value nested ``depth`` levels (lists or objects)."""
+    nested = "[" * depth + "1" + "]" * depth if brackets else '{"a":' * depth + "1" + "}" * depth
+    text = json.dumps(envelope("updated", POLICY, event_id=f"deep-{depth}"))[:-1] + f', "nested": {nested}}}'
+    return sign(text, "wix.events.v2.policy_updated")
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=st.one_of(
@@ -357,8 +366,23 @@ def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_on
                 max_leaves=12,
             ),
         ),
+        # Deep: an envelope carrying a value nested up to 3,000 levels.
+        st.builds(_deep, st.integers(min_value=1, max_value=3000), st.booleans()),
+        # Wide: thousands of keys or list items beside a valid envelope.
+        st.builds(
+            lambda width, as_list: sign(
+                {
+                    **envelope("updated", POLICY, event_id=f"wide-{width}"),
+                    "wide": list(range(width)) if as_list else {f"k{i}": i for i in range(width)},
+                },
+                "wix.events.v2.policy_updated",
+            ),
+            st.integers(min_value=100, max_value=20000),
+            st.booleans(),
+        ),
     )
 )
+@override_settings(WEBHOOK_REJECT_LIMIT=10**9)  # the fuzzer posts from one address
 def test_fuzzed_and_forged_bodies_never_cause_a_500(client: Client, hook_site: WixSite, body: bytes) -> None:
     assert post(client, body) in (200, 400, 401, 413)
 

@@ -53,7 +53,7 @@ def resync_actions(refs_of: RefsOf) -> tuple[Callable[..., None], Callable[..., 
 
 
 def has_resync_permission(request: HttpRequest) -> bool:
-    return request.user.has_perm("sync.add_outboundwork")
+    return request.user.has_perm("sync.resync")
 
 
 class RetrySinceForm(forms.Form):

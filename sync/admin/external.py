@@ -83,6 +83,20 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         ),
     ]
     actions = ["test_connection"]
+    # Where the secret is sent, and which secret.
+    endpoint_fields = ["base_url", "auth_secret_env"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and request.user.has_perm("sync.change_system_endpoint")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ExternalSystem | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("sync.change_system_endpoint"):
+            fields += self.endpoint_fields
+        return fields
+
+    def has_test_connection_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.test_connection")
 
     def get_inlines(
         self, request: HttpRequest, obj: ExternalSystem | None
@@ -98,7 +112,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         if system.kind == ExternalSystem.Kind.PRETIX and mappings_seed(system, PRETIX_DEFAULT_MAPPINGS):
             self.message_user(request, "Default pretix mappings added; change them below.", messages.INFO)
 
-    @admin.action(description="Test connection (pretix)")
+    @admin.action(description="Test connection (pretix)", permissions=["test_connection"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for system in queryset:
             if system.kind != ExternalSystem.Kind.PRETIX:
@@ -498,7 +512,7 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
         )
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.change_outboundwork")
+        return request.user.has_perm("sync.retry_work")
 
 
 @admin.register(SyncLog)

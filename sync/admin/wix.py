@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,6 +30,7 @@ from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
 from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
 from sync.services.webhook_handlers import webhook_replay
+from sync.services.webhook_limits import webhook_rejections_flush
 from sync.services.webhooks import deliveries_failed_since, order_summary, webhook_route
 
 _resync_events, _dry_run_events = resync_actions(refs_of_events)
@@ -73,12 +74,34 @@ class WixSiteAdmin(admin.ModelAdmin):
         ("Webhooks", {"fields": ["webhook_public_keys", "webhooks_rejected", "webhook_last_rejected_at"]}),
     ]
 
+    # Where the site's key goes, which variable holds it, and which keys sign its webhooks.
+    endpoint_fields = ["api_base_url", "api_key_env", "app_secret_env", "webhook_public_keys"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and request.user.has_perm("sync.change_site_endpoint")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WixSite | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("sync.change_site_endpoint"):
+            fields += self.endpoint_fields
+        return fields
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
             super()
             .get_queryset(request)
             .annotate(_live_events=Count("events", filter=Q(events__deleted_at__isnull=True), distinct=True))
         )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        webhook_rejections_flush()  # refusals are counted in the cache; show them up to date
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        webhook_rejections_flush()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Events", ordering="_live_events")
     def live_events(self, obj: WixSite) -> int:
@@ -106,7 +129,7 @@ class WixSiteAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {len(runs)} reconciliation run(s).", messages.SUCCESS)
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 class MirrorAdmin(ReadOnlyAdmin):
@@ -160,7 +183,7 @@ class EventAdmin(TimelineMirrorAdmin):
         _report_runs(self, request, results)
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 @admin.register(Policy)
@@ -236,7 +259,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         )
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.add_backfillrun")
+        return request.user.has_perm("sync.start_backfill")
 
 
 @admin.register(WebhookDelivery)
@@ -279,7 +302,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("sync.change_webhookdelivery")
+        return request.user.has_perm("sync.replay_webhook")
 
     @admin.display(description="Order")
     def order(self, obj: WebhookDelivery) -> str:

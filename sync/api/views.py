@@ -9,6 +9,19 @@ from sync.models import BackfillRun
 from sync.services.backfill import backfill_start
 
 
+class RolePermissions(permissions.DjangoModelPermissions):
+    """Reading needs the model's view permission (DRF's default lets any staff user read);
+    starting a backfill needs ``sync.start_backfill``, as in the admin."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+        "POST": ["%(app_label)s.start_backfill"],
+    }
+
+
 class BackfillRunViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
@@ -20,7 +33,7 @@ class BackfillRunViewSet(
 
     queryset = BackfillRun.objects.select_related("site").order_by("-created_at")
     serializer_class = BackfillRunSerializer
-    permission_classes = [permissions.IsAdminUser, permissions.DjangoModelPermissions]
+    permission_classes = [permissions.IsAdminUser, RolePermissions]
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         serializer = self.get_serializer(data=request.data)

@@ -1,4 +1,8 @@
-"""``POST /webhooks/wix/``: the body is a JWT; verify it, store it, answer fast."""
+"""``POST /webhooks/wix/``: the body is a JWT; verify it, store it, answer fast.
+
+An address whose bodies keep being refused (401, 413) is answered 429 for the rest of the
+window without its body being read; the counting lives in the cache (no database write).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.client import client_address
+from sync.services.webhook_limits import address_blocked, address_refused
 from sync.services.webhooks import MAX_BODY_BYTES, webhook_receive
 
 
@@ -28,14 +34,23 @@ class WixWebhookView(APIView):
     parser_classes = [RawBodyParser]
 
     def post(self, request: Request) -> Response:
+        address = client_address(request) or "unknown"
+        if address_blocked(address):
+            return Response(
+                {"detail": "too many invalid webhooks from this address; try later"},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            address_refused(address)
             return Response({"detail": "body over 1 MB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         body = request.body  # verified before anything parses it
         if len(body) > MAX_BODY_BYTES:
+            address_refused(address)
             return Response({"detail": "body over 1 MB"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         result = webhook_receive(body=body)
         if result.status_code == 401:
+            address_refused(address)
             return Response({"detail": "invalid webhook"}, status=status.HTTP_401_UNAUTHORIZED)
         if result.status_code == 400:
             return Response(

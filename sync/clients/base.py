@@ -5,15 +5,22 @@ makes them through :class:`RecordedHttp`, which hands each call's record (reques
 answer, duration) to a recorder that stores it as a ``SyncLog`` attempt row (the unit of
 work itself was written before any request), and turns failures into :class:`ExternalError`
 marked retryable (timeouts, 408, 429, 5xx) or permanent (any other 4xx).
+
+Every text a record keeps (request, answer, error, note) has the credential that call sent
+removed first: a target that echoes its token must not put it where staff who may only
+look can read it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, quote_plus
 
 import requests
 
@@ -24,6 +31,11 @@ if TYPE_CHECKING:
 
 EXCERPT_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SECRET_REMOVED = "[secret removed]"  # noqa: S105 - what replaces a credential in stored text
+# Headers the adapters send that carry no credential; every other header value is one.
+_PLAIN_HEADERS = frozenset({"accept", "content-type", "idempotency-key", "user-agent"})
+# Shorter strings are not replaced: they would garble ordinary text, and no real credential is this short.
+_MIN_SECRET_CHARS = 4
 
 
 class ExternalError(Exception):
@@ -46,9 +58,43 @@ class ExternalError(Exception):
         return f"HTTP {self.http_status}: {self.message}" if self.http_status else self.message
 
 
-def excerpt(value: Any) -> str:
+def excerpt(value: Any, clean: Callable[[str], str] | None = None) -> str:
+    """At most EXCERPT_CHARS of ``value`` as text; ``clean`` runs before the cut, so that a
+    secret straddling it is still removed whole."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if clean is not None:
+        text = clean(text)
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + f"… ({len(text)} chars)"
+
+
+def header_secrets(headers: dict[str, str]) -> set[str]:
+    """The credentials in a call's headers, as sent and as the forms a target may echo them in."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in _PLAIN_HEADERS or not value:
+            continue
+        found.add(value)
+        scheme, _, token = value.partition(" ")
+        if token and scheme.lower() in ("bearer", "token", "basic"):
+            found.add(token)
+            if scheme.lower() == "basic":
+                try:
+                    pair = base64.b64decode(token, validate=True).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    continue
+                found |= {pair, pair.partition(":")[2]}
+    variants = set()
+    for secret in found:
+        variants |= {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    return {v for v in variants if len(v) >= _MIN_SECRET_CHARS}
+
+
+def secrets_remove(text: str, secrets: Iterable[str]) -> str:
+    # Longest first: a token inside "Bearer <token>" goes with its scheme, not leaving "Bearer ".
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, SECRET_REMOVED)
+    return text
 
 
 @dataclass
@@ -66,6 +112,9 @@ class CallRecord:
 
 
 class CallRecorder(Protocol):
+    """Receives each call's record when it ends. A recorder may also have ``started(record)``,
+    called before the request goes out (the push path writes its "sending" row then)."""
+
     def finished(self, record: CallRecord) -> None: ...
 
 
@@ -74,6 +123,13 @@ class RecordedHttp:
         self.recorder = recorder
         self.timeout = timeout
         self.last: CallRecord | None = None
+        # Every credential any call through this object sent, for scrubbing later text too.
+        self.secrets: set[str] = set()
+        self._started: Callable[[CallRecord], None] | None = getattr(recorder, "started", None)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any credential these calls sent (for errors stored elsewhere)."""
+        return secrets_remove(text, self.secrets) if self.secrets and text else text
 
     def request(
         self,
@@ -86,24 +142,27 @@ class RecordedHttp:
         allow: tuple[int, ...] = (),
     ) -> requests.Response:
         """Raises ExternalError for an answer of 300 or more, unless its status is in ``allow``."""
-        record = CallRecord(
-            action=action, request=f"{method} {url}" + (f"\n{excerpt(json_body)}" if json_body else "")
-        )
+        headers = headers or {}
+        self.secrets |= header_secrets(headers)
+        body = f"\n{excerpt(json_body, self.scrub)}" if json_body else ""
+        record = CallRecord(action=action, request=self.scrub(f"{method} {url}") + body)
         self.last = record
+        if self._started is not None:
+            self._started(record)
         start = time.monotonic()
         try:
-            response = http_request(method, url, json=json_body, headers=headers or {}, timeout=self.timeout)
+            response = http_request(method, url, json=json_body, headers=headers, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             record.duration_ms = int((time.monotonic() - start) * 1000)
-            record.error, record.permanent = f"{exc.__class__.__name__}: {exc}", False
+            record.error, record.permanent = self.scrub(f"{exc.__class__.__name__}: {exc}"), False
             self.recorder.finished(record)
             raise ExternalError(record.error, permanent=False) from exc
         record.duration_ms = int((time.monotonic() - start) * 1000)
         record.http_status = response.status_code
-        record.response = excerpt(response.text)
+        record.response = excerpt(response.text, self.scrub)
         if response.status_code >= 300 and response.status_code not in allow:
             record.permanent = response.status_code not in RETRYABLE_STATUSES
-            record.error = _error_text(response)
+            record.error = _error_text(response, self.scrub)
             self.recorder.finished(record)
             raise ExternalError(record.error, permanent=record.permanent, http_status=response.status_code)
         self.recorder.finished(record)
@@ -112,14 +171,14 @@ class RecordedHttp:
     def note(self, text: str) -> None:
         """Say on the latest call's log row what the adapter concluded from it."""
         if self.last is not None:
-            self.last.note = f"{self.last.note}\n{text}".strip()
+            self.last.note = f"{self.last.note}\n{self.scrub(text)}".strip()
 
 
 def _is_messages(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: requests.Response, clean: Callable[[str], str]) -> str:
     """The target's own words: its message fields when JSON, else the body, else the reason."""
     try:
         body = response.json()
@@ -128,12 +187,12 @@ def _error_text(response: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("message", "error", "detail", "errors"):
             if body.get(key):
-                return excerpt(body[key])
+                return excerpt(body[key], clean)
         if body and all(_is_messages(v) for v in body.values()):
             # Django REST framework's validation errors (pretix): {"field": ["message", …]}
-            return excerpt("; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body.items()))
-        return excerpt(body)
-    return excerpt((response.text or response.reason or "no body").strip())
+            return excerpt("; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in body.items()), clean)
+        return excerpt(body, clean)
+    return excerpt((response.text or response.reason or "no body").strip(), clean)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import quote
 
 from portal.secrets import secret_read
 from sync.clients.base import ExternalError, PushContext, RecordedHttp
 from sync.models import EntityType, ExternalEndpoint, ExternalSystem
+from sync.models.external import EXTERNAL_ID, endpoint_path_check
 
 
 def _dig(data: Any, path: str) -> Any:
@@ -47,7 +49,7 @@ class GenericRestAdapter:
         headers = {"Accept": "application/json"}
         if system.auth_type == ExternalSystem.AuthType.NONE:
             return headers
-        secret = secret_read(system.auth_secret_env)
+        secret = secret_read(system.auth_secret_env, prefix="EXTERNAL_")
         if system.auth_type == ExternalSystem.AuthType.BEARER:
             headers["Authorization"] = f"Bearer {secret}"
         elif system.auth_type == ExternalSystem.AuthType.BASIC:
@@ -57,8 +59,20 @@ class GenericRestAdapter:
             headers[system.auth_header or "X-Api-Key"] = secret
         return headers
 
-    def _url(self, template: str, **values: str) -> str:
-        return self.base_url + "/" + template.format(**values).lstrip("/")
+    def _url(self, template: str, external_id: str | None = None) -> str:
+        """Base URL + path, with ``{external_id}`` URL-quoted (an id cannot add a path or a query).
+
+        Checked again here, not only on save: a row saved before the check must not reach
+        ``str.format``-style substitution or another host."""
+        problem = endpoint_path_check(template, takes_id=external_id is not None)
+        if problem:
+            raise ExternalError(f"{self.system}: endpoint path {template!r}: {problem}", permanent=True)
+        path = (
+            template.replace(EXTERNAL_ID, quote(external_id, safe=""))
+            if external_id is not None
+            else template
+        )
+        return self.base_url + "/" + path.lstrip("/")
 
     def create(
         self,
@@ -104,14 +118,14 @@ class GenericRestAdapter:
         context: PushContext | None = None,
     ) -> None:
         endpoint = self._endpoint(entity_type)
-        url = self._url(endpoint.update_path, external_id=external_id)
+        url = self._url(endpoint.update_path, external_id)
         http.request("update", endpoint.update_method, url, json_body=payload, headers=self._headers())
 
     def delete(
         self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
     ) -> None:
         endpoint = self._endpoint(entity_type)
-        url = self._url(endpoint.delete_path, external_id=external_id)
+        url = self._url(endpoint.delete_path, external_id)
         response = http.request(
             "delete", endpoint.delete_method, url, headers=self._headers(), allow=(404, 410)
         )

@@ -59,6 +59,7 @@ class BackfillRun(TimestampedModel):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("start_backfill", "Can start, resume and reconcile backfills")]
         constraints = [
             # One active run per scope: a second "start" returns the run already going.
             models.UniqueConstraint(

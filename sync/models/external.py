@@ -6,12 +6,14 @@ the token or password.
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.models import TimestampedModel
-from portal.secrets import secret_name_validate
+from portal.secrets import SecretName
 
 
 class EntityType(models.TextChoices):
@@ -50,7 +52,7 @@ class ExternalSystem(TimestampedModel):
         "Secret variable",
         max_length=100,
         blank=True,
-        validators=[secret_name_validate],
+        validators=[SecretName("EXTERNAL_")],
         help_text="Environment variable holding the token or password, e.g. EXTERNAL_TICKETING_TOKEN.",
     )
     timeout = models.FloatField("Timeout (seconds)", default=10.0)
@@ -73,6 +75,12 @@ class ExternalSystem(TimestampedModel):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("test_connection", "Can test a system's connection"),
+            # Where the secret is sent and which secret: the two fields that could carry a
+            # credential to a host of someone's choosing.
+            ("change_system_endpoint", "Can change a system's base URL and secret variable"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -90,10 +98,29 @@ class ExternalSystem(TimestampedModel):
                 raise ValidationError(errors)
 
 
+EXTERNAL_ID = "{external_id}"
+# What a path may hold besides the placeholder: RFC 3986 path and query characters. No
+# braces (str.format would reach into attributes: {external_id.__class__.__mro__}), no
+# whitespace, no "//" that could start another host.
+_PATH_RE = re.compile(r"^[A-Za-z0-9\-._~/%:@!$&'()*+,;=?]*$")
+
+
+def endpoint_path_check(path: str, *, takes_id: bool) -> str | None:
+    """What is wrong with an endpoint path, or None. ``{external_id}`` only where an id exists."""
+    rest = path.replace(EXTERNAL_ID, "") if takes_id else path
+    if "{" in rest or "}" in rest:
+        allowed = f"Only {EXTERNAL_ID} may be used" if takes_id else "A create path takes no placeholder"
+        return f"{allowed}; it is replaced by the record's id, URL-quoted."
+    if not _PATH_RE.match(rest) or "//" in rest or "://" in rest:
+        return "Use a path relative to the base URL (letters, digits and URL punctuation, no spaces)."
+    return None
+
+
 class ExternalEndpoint(TimestampedModel):
     """Where one entity type is created, updated and deleted on a generic REST system.
 
-    Paths may use ``{external_id}`` and ``{wix_id}``.
+    Update and delete paths may use ``{external_id}``, replaced by the link's external id,
+    URL-quoted; nothing else is substituted.
     """
 
     class Method(models.TextChoices):
@@ -121,6 +148,15 @@ class ExternalEndpoint(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.system} {self.get_entity_type_display()} endpoints"
+
+    def clean(self) -> None:
+        errors = {
+            name: problem
+            for name, takes_id in (("create_path", False), ("update_path", True), ("delete_path", True))
+            if (problem := endpoint_path_check(getattr(self, name), takes_id=takes_id))
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class FieldMapping(TimestampedModel):
@@ -273,6 +309,10 @@ class OutboundWork(TimestampedModel):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "outbound work"
+        permissions = [
+            ("resync", "Can resync entities to external systems"),
+            ("retry_work", "Can retry outbound work and dead letters"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["system", "entity_type", "wix_id"],
@@ -311,6 +351,8 @@ class SyncLog(models.Model):
         SUCCESS = "success", "Success"
         RETRYABLE = "retryable", "Failed, will retry"
         PERMANENT = "permanent", "Failed permanently"
+        # The worker died during the call: the target may or may not have applied it.
+        INTERRUPTED = "interrupted", "Interrupted (worker died; outcome unknown)"
 
     work = models.ForeignKey(OutboundWork, on_delete=models.CASCADE, related_name="attempts_log")
     system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="+")

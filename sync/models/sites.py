@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.models import TimestampedModel
-from portal.secrets import secret_name_validate, secret_read
+from portal.secrets import SecretName, secret_read
 
 
 class WixSite(TimestampedModel):
@@ -42,12 +42,12 @@ class WixSite(TimestampedModel):
         "API key variable",
         max_length=100,
         blank=True,
-        validators=[secret_name_validate],
+        validators=[SecretName("WIX_")],
         help_text="Name of the environment variable holding the API key, e.g. WIX_API_KEY.",
     )
     app_id = models.CharField("App id", max_length=64, blank=True)
     app_secret_env = models.CharField(
-        "App secret variable", max_length=100, blank=True, validators=[secret_name_validate]
+        "App secret variable", max_length=100, blank=True, validators=[SecretName("WIX_")]
     )
     api_base_url = models.URLField("API base URL", default="https://www.wixapis.com")
     path_family = models.CharField(max_length=16, choices=PathFamily.choices, default=PathFamily.CURRENT)
@@ -65,6 +65,10 @@ class WixSite(TimestampedModel):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            # Where the site's key is sent, which variable holds it, and which keys sign webhooks.
+            ("change_site_endpoint", "Can change a site's API URL, secret variables and webhook keys"),
+        ]
         constraints = [
             # Webhooks find their site by instanceId; two sites with one id would be ambiguous.
             models.UniqueConstraint(
@@ -88,10 +92,12 @@ class WixSite(TimestampedModel):
         from sync.clients.wix import WixAuth, WixClient
 
         if self.auth_method == self.AuthMethod.API_KEY:
-            auth = WixAuth(api_key=secret_read(self.api_key_env))
+            auth = WixAuth(api_key=secret_read(self.api_key_env, prefix="WIX_"))
         else:
             auth = WixAuth(
-                app_id=self.app_id, app_secret=secret_read(self.app_secret_env), instance_id=self.instance_id
+                app_id=self.app_id,
+                app_secret=secret_read(self.app_secret_env, prefix="WIX_"),
+                instance_id=self.instance_id,
             )
         options: dict[str, Any] = {
             "site_id": self.site_id,

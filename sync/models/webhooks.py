@@ -37,6 +37,7 @@ class WebhookDelivery(TimestampedModel):
     class Meta:
         ordering = ["-received_at"]
         verbose_name_plural = "webhook deliveries"
+        permissions = [("replay_webhook", "Can replay webhook deliveries")]
         constraints = [
             # Wix delivers at least once: a second copy of an event id is a duplicate.
             models.UniqueConstraint(fields=["site", "wix_event_id"], name="webhook_unique_site_event_id"),

@@ -66,7 +66,7 @@ class SandboxEntityAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: SandboxEntity) -> None:
         entity_delete(kind=self.kind, wix_id=obj.wix_id)
 
-    @admin.action(description="Delete selected (as Wix would, with a webhook)")
+    @admin.action(description="Delete selected (as Wix would, with a webhook)", permissions=["delete"])
     def delete_like_wix(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:
             if "_deleted" not in obj.data:

@@ -4,7 +4,9 @@ For each active system: no link → create and store the link; link → update (
 the mapped payload is unchanged); tombstone → delete and mark the link.
 
 Work is a row (``OutboundWork``) before it is a request, and every HTTP call leaves a
-``SyncLog`` attempt row. django-q2 delivers at least once, so a worker claims
+``SyncLog`` attempt row, written as "sending" before the request goes out and finished
+after, so that a worker killed mid-call still leaves the call in the log (the dispatcher
+marks it "interrupted" when it returns the work). django-q2 delivers at least once, so a worker claims
 a row with a conditional update; the partial unique constraint "one in-flight row per
 entity" means two workers can never push the same entity at once, so exactly one
 external record is created. Retries follow ``RETRY_INTERVALS`` (kept in the row's
@@ -16,9 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import queue
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,18 +143,84 @@ def _drains_start(wanted: int) -> None:
 
 
 # --- execute ------------------------------------------------------------------------------
-class _Recorder:
-    """Keeps each HTTP call's record; ``_complete`` stores them as SyncLog rows.
+def _row_save(row: SyncLog) -> None:
+    row.save()
 
-    Buffered rather than written at once so that the sending thread of a drain never
-    touches the database.
+
+class _Recorder:
+    """Each HTTP call of one push as a SyncLog row: "sending" before the request, finished
+    by ``_complete``.
+
+    ``write`` stores the "sending" row and returns only once it is committed. In a drain it
+    is the drain's :class:`_Desk`, so that the sending thread never touches the database.
+    """
+
+    def __init__(self, work: OutboundWork, write: Callable[[SyncLog], None] = _row_save) -> None:
+        self.work = work
+        self.write = write
+        self.rows: list[tuple[CallRecord, SyncLog]] = []
+
+    def started(self, record: CallRecord) -> None:
+        work = self.work
+        row = SyncLog(
+            work=work,
+            system_id=work.system_id,
+            entity_type=work.entity_type,
+            wix_id=work.wix_id,
+            trigger=work.trigger,
+            action=record.action,
+            request_excerpt=record.request,
+            status=SyncLog.Status.SENDING,
+        )
+        self.write(row)
+        self.rows.append((record, row))
+
+    def finished(self, record: CallRecord) -> None:
+        pass  # the record is completed in place; _complete writes it to its row
+
+
+class _Desk:
+    """Database writes a drain's sending thread asks for, done by the drain's own thread.
+
+    Before each request the sending thread hands its "sending" row here and waits until the
+    drain's thread, which holds the one database connection, has written it. The drain
+    serves the desk whenever it waits for the sending thread, and first thing after handing
+    it a push, so a request is held up by one INSERT, not by the drain's other work.
     """
 
     def __init__(self) -> None:
-        self.records: list[CallRecord] = []
+        self._asks: queue.SimpleQueue[tuple[SyncLog, Future[None]] | None] = queue.SimpleQueue()
 
-    def finished(self, record: CallRecord) -> None:
-        self.records.append(record)
+    def write(self, row: SyncLog) -> None:
+        """Sending thread: have ``row`` saved; raises what the save raised (nothing is sent then)."""
+        done: Future[None] = Future()
+        self._asks.put((row, done))
+        done.result()
+
+    def serve(self, until: Future[Any] | None = None, *, first: bool = False) -> None:
+        """Drain's thread: write what was asked. With ``until``, keep serving until it is done
+        (or, with ``first``, until one row is written)."""
+        if until is not None:
+            until.add_done_callback(lambda _: self._asks.put(None))  # wakes the wait below
+        while True:
+            if until is None or until.done():
+                try:
+                    item = self._asks.get_nowait()
+                except queue.Empty:
+                    return
+            else:
+                item = self._asks.get()
+            if item is None:
+                continue
+            row, done = item
+            try:
+                row.save()
+            except Exception as exc:  # the push fails with it (nothing is sent); the drain goes on
+                done.set_exception(exc)
+                continue
+            done.set_result(None)
+            if first:
+                return
 
 
 class PushCache:
@@ -247,9 +316,18 @@ class _Job:
 
     work: OutboundWork
     decision: PushDecision | None = None
-    recorder: _Recorder = field(default_factory=_Recorder)
+    recorder: _Recorder = field(init=False)
+    http: RecordedHttp | None = None
     external_id: str = ""
     error: BaseException | None = None
+    write: Callable[[SyncLog], None] = _row_save
+
+    def __post_init__(self) -> None:
+        self.recorder = _Recorder(self.work, self.write)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the credentials this push sent (for errors stored on the work)."""
+        return self.http.scrub(text) if self.http is not None else text
 
 
 def _claim(work_id: int) -> OutboundWork | str:
@@ -285,7 +363,7 @@ def _send(job: _Job, cache: PushCache) -> None:
     work, decision = job.work, job.decision
     assert decision is not None
     adapter = cache.adapter(work.system)
-    http = RecordedHttp(job.recorder, timeout=work.system.timeout)
+    http = job.http = RecordedHttp(job.recorder, timeout=work.system.timeout)
     try:
         context = decision.context
         if decision.action == "delete":
@@ -459,10 +537,33 @@ def calls_store(*, work: OutboundWork, records: list[CallRecord]) -> None:
     )
 
 
+_ROW_FIELDS = ["status", "http_status", "duration_ms", "response_excerpt", "error", "note"]
+
+
+def _rows_finish(job: _Job) -> None:
+    """Fill each call's "sending" row with how it ended. A call that raised something other
+    than a connection error or timeout never finished its record: it failed with the push's error."""
+    rows = []
+    for record, row in job.recorder.rows:
+        row.http_status, row.duration_ms = record.http_status, record.duration_ms
+        row.response_excerpt, row.note = record.response, record.note
+        row.error = record.error
+        if record.permanent is None and record.http_status is None:
+            row.status = SyncLog.Status.PERMANENT
+            row.error = job.scrub(f"{job.error.__class__.__name__}: {job.error}") if job.error else ""
+        elif record.permanent is None:
+            row.status = SyncLog.Status.SUCCESS
+        else:
+            row.status = SyncLog.Status.PERMANENT if record.permanent else SyncLog.Status.RETRYABLE
+        rows.append(row)
+    if rows:
+        SyncLog.objects.bulk_update(rows, _ROW_FIELDS)
+
+
 def _complete(job: _Job) -> str:
     """Database writes: the attempt rows, the link, and the work's new state."""
     work = job.work
-    calls_store(work=work, records=job.recorder.records)
+    _rows_finish(job)
     try:
         if job.error is not None:
             raise job.error
@@ -473,18 +574,21 @@ def _complete(job: _Job) -> str:
     except ExternalError as exc:
         delay = None if exc.permanent else _retry_delay(work.attempts)
         if delay is None:
-            return _finish(work, status=OutboundWork.Status.DEAD, error=str(exc), details=exc.details)
+            return _finish(
+                work, status=OutboundWork.Status.DEAD, error=job.scrub(str(exc)), details=exc.details
+            )
         OutboundWork.objects.filter(pk=work.pk).update(
             status=OutboundWork.Status.PENDING,
             in_flight_since=None,
-            last_error=str(exc),
+            last_error=job.scrub(str(exc)),
             error_details=exc.details,
             not_before=timezone.now() + dt.timedelta(seconds=delay),
         )
         return "retry-scheduled"
     except Exception as exc:
         log.error("Push of work %s crashed", work.pk, exc_info=exc)
-        return _finish(work, status=OutboundWork.Status.DEAD, error=f"{exc.__class__.__name__}: {exc}")
+        error = job.scrub(f"{exc.__class__.__name__}: {exc}")
+        return _finish(work, status=OutboundWork.Status.DEAD, error=error)
     result = _finish(work, status=OutboundWork.Status.DONE, outcome=outcome)
     _recheck(job)
     return result
@@ -561,6 +665,7 @@ def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
     """
     deadline = time.monotonic() + (budget_seconds or DRAIN_BUDGET_SECONDS)
     cache = PushCache()
+    desk = _Desk()
     done = 0
     in_flight: tuple[_Job, Future[None]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
@@ -569,6 +674,7 @@ def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
             nonlocal in_flight, done
             if in_flight is not None:
                 job, future = in_flight
+                desk.serve(until=future)
                 future.result()
                 in_flight = None
                 _complete(job)
@@ -591,16 +697,20 @@ def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
                     if isinstance(claimed, str):
                         continue
                     claimed_any = True
-                    job = _Job(claimed)
+                    job = _Job(claimed, write=desk.write)
                     _prepare(job, cache)
+                    desk.serve()  # rows the push in flight asked for meanwhile (several calls)
                     if job.error is not None or job.decision is None or not job.decision.calls:
                         _complete(job)
                         done += 1
                         continue
                     previous, in_flight = in_flight, None
                     if previous is not None:
+                        desk.serve(until=previous[1])
                         previous[1].result()
                     in_flight = (job, sender.submit(_send, job, cache))
+                    # Its first "sending" row, so the request goes out while we do the rest.
+                    desk.serve(until=in_flight[1], first=True)
                     if previous is not None:
                         _complete(previous[0])  # while this job's request is out
                         done += 1
@@ -613,6 +723,13 @@ def push_drain(*, budget_seconds: float | None = None, batch: int = 50) -> str:
     return f"drained {done}, continuing"
 
 
+INTERRUPTED_NOTE = (
+    "The worker stopped during this call: the target may or may not have applied it. "
+    "The work was returned to the queue and is pushed again; a create is safe to repeat (an "
+    "Idempotency-Key, or pretix's look-up by Wix id)."
+)
+
+
 def push_dispatch() -> dict[str, int]:
     """Scheduled: return stuck work to the queue and start drains for due work."""
     now = timezone.now()
@@ -620,6 +737,10 @@ def push_dispatch() -> dict[str, int]:
     for work in OutboundWork.objects.filter(
         status=OutboundWork.Status.IN_FLIGHT, in_flight_since__lt=now - STUCK_AFTER
     ):
+        # Its calls still "sending" never got an answer the worker lived to record.
+        SyncLog.objects.filter(work=work, status=SyncLog.Status.SENDING).update(
+            status=SyncLog.Status.INTERRUPTED, error=INTERRUPTED_NOTE
+        )
         try:
             with transaction.atomic():
                 returned += OutboundWork.objects.filter(

@@ -23,16 +23,18 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
 
 from portal.queue import enqueue
 from sync.models import WebhookDelivery, WixSite
 from sync.services.mirrors import MirrorDataError, mirror_validate, money_value
+from sync.services.webhook_limits import site_refused
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Wix's payloads nest a dozen levels at most; far deeper is a malformed (or hostile) body,
+# refused before anything walks it recursively (json.loads, json.dumps, the mirrors).
+MAX_JSON_DEPTH = 64
 PROCESS_TASK = "sync.tasks.webhook_process_task"
 _PEM_BLOCK = "-----END PUBLIC KEY-----"
 
@@ -79,9 +81,25 @@ def _json_object(value: Any, where: str) -> dict[str, Any]:
             value = json.loads(value)
         except ValueError as exc:
             raise WebhookMalformed(f"{where} is not valid JSON") from exc
+        except RecursionError:
+            raise WebhookMalformed(f"{where} nests deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(value, dict):
         raise WebhookMalformed(f"{where} is not a JSON object")
+    if _too_deep(value):
+        raise WebhookMalformed(f"{where} nests deeper than {MAX_JSON_DEPTH} levels")
     return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Iterative, so that measuring a deep value cannot itself overflow the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _unverified_instance_id(body: bytes) -> str:
@@ -131,9 +149,7 @@ def webhook_verify(body: bytes) -> tuple[WixSite, dict[str, Any]]:
 
 
 def _count_rejection(site: WixSite) -> None:
-    WixSite.objects.filter(pk=site.pk).update(
-        webhooks_rejected=F("webhooks_rejected") + 1, webhook_last_rejected_at=timezone.now()
-    )
+    site_refused(site.pk)  # in the cache: a flood of forgeries writes nothing to the database
 
 
 def webhook_decode(claims: dict[str, Any]) -> Decoded:

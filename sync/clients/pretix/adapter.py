@@ -42,10 +42,8 @@ class PretixAdapter(PretixPlanner):
 
     # --- HTTP helpers -----------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        return {
-            "Accept": "application/json",
-            "Authorization": f"Token {secret_read(self.system.auth_secret_env)}",
-        }
+        token = secret_read(self.system.auth_secret_env, prefix="EXTERNAL_")
+        return {"Accept": "application/json", "Authorization": f"Token {token}"}
 
     def _call(
         self,
