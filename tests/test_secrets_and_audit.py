@@ -150,6 +150,7 @@ def test_only_the_endpoint_permission_changes_where_a_secret_goes(
         "auth_header": "",
         "organizer": "",
         "default_currency": "EUR",
+        "drift_action": "report",
         "endpoints-TOTAL_FORMS": "0",
         "endpoints-INITIAL_FORMS": "1",
         "mappings-TOTAL_FORMS": "0",
