@@ -243,7 +243,7 @@ WEBHOOK_REJECT_LIMIT = env_int("WEBHOOK_REJECT_LIMIT", 30)
 WEBHOOK_REJECT_WINDOW_SECONDS = env_int("WEBHOOK_REJECT_WINDOW_SECONDS", 300)
 
 # --- Queue tasks staff may schedule or re-queue (functions named *_task in these modules) ----
-PORTAL_TASK_MODULES = ["sync.tasks"]
+PORTAL_TASK_MODULES = ["sync.tasks", "sync.sandbox.tasks"]
 
 # --- Backfill -------------------------------------------------------------------------
 # A running backfill writes a heartbeat after every event; one silent for longer is dead.

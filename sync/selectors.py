@@ -34,7 +34,10 @@ def entity_timeline(*, mirror: MirrorModel) -> list[TimelineEntry]:
     )[:TIMELINE_LIMIT]:
         entries.append(
             TimelineEntry(
-                delivery.received_at, "webhook", f"{delivery.event_type} ({delivery.status})", delivery.error
+                delivery.received_at,
+                "webhook",
+                f"{delivery.event_type} ({delivery.status})",
+                delivery.last_error,
             )
         )
     for work in OutboundWork.objects.filter(

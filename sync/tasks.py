@@ -1,53 +1,45 @@
-"""django-q2 entry points: thin, take primary keys, call one service, return an outcome."""
+"""django-q2 entry points: thin, call one service, return an outcome for the task list.
+
+Work is rows, not tasks (``portal.jobs``): a drain task takes the wake-up time and works
+whatever of its kind is due; the one scheduled sweep releases what lost its worker.
+"""
 
 from __future__ import annotations
 
-from sync.models import ReconciliationRun, WixSite
-from sync.services.backfill import backfill_execute, backfill_sweep
-from sync.services.push import STUCK_AFTER, push_dispatch, push_drain
-from sync.services.resync import reconcile_site, reconcile_start
-from sync.services.webhook_handlers import webhook_dispatch, webhook_drain, webhook_process
+from portal.jobs import dispatch
+from sync.services.backfill import backfill_drain
+from sync.services.push import push_drain
+from sync.services.reconcile import reconcile_all, reconcile_drain
+from sync.services.webhook_handlers import webhook_drain
 from sync.services.webhook_limits import webhook_rejections_flush
 
 
-def backfill_run_task(run_id: int) -> str:
-    return backfill_execute(run_id=run_id)
+def push_drain_task(woken_at: float | None = None) -> str:
+    return push_drain(woken_at=woken_at)
 
 
-def backfill_sweep_task() -> str:
-    counts = backfill_sweep()
-    return f"died={counts['died']} requeued={counts['requeued']}"
+def webhook_drain_task(woken_at: float | None = None) -> str:
+    return f"processed {webhook_drain(woken_at=woken_at)}"
 
 
-def push_drain_task() -> str:
-    return push_drain()
+def backfill_drain_task(woken_at: float | None = None) -> str:
+    return backfill_drain(woken_at=woken_at)
 
 
-def push_dispatch_task() -> str:
-    counts = push_dispatch()
-    return " ".join(f"{key}={value}" for key, value in counts.items())
-
-
-def reconcile_site_task(run_id: int) -> str:
-    run = ReconciliationRun.objects.select_related("site").get(pk=run_id)
-    if run.status != ReconciliationRun.Status.QUEUED:
-        return "duplicate"
-    return reconcile_site(site=run.site, run=run).status
+def reconcile_drain_task(woken_at: float | None = None) -> str:
+    return f"reconciled {reconcile_drain(woken_at=woken_at)}"
 
 
 def reconcile_all_task() -> str:
-    runs = [reconcile_start(site=site) for site in WixSite.objects.filter(is_active=True)]
-    return f"queued {len(runs)}"
+    return f"queued {reconcile_all()}"
 
 
-def webhook_process_task(delivery_id: int) -> str:
-    outcome = webhook_process(delivery_id=delivery_id)
-    # Then whatever else is due, so that a burst is not processed at the queue's pace.
-    others = webhook_drain(budget_seconds=30)
-    return f"{outcome} (+{others})" if others else outcome
-
-
-def webhook_dispatch_task() -> str:
-    # The same "its worker stopped answering" limit as pushes in flight.
-    queued = webhook_dispatch(stuck_after=STUCK_AFTER)
-    return f"queued {queued}, refusals counted {webhook_rejections_flush()}"
+def jobs_dispatch_task() -> str:
+    """Scheduled every minute: the one sweep over every kind of job."""
+    report = dispatch()
+    busy = ", ".join(
+        f"{label}: {counts['released']} released, {counts['due']} due"
+        for label, counts in report.items()
+        if counts["released"] or counts["due"]
+    )
+    return f"{busy or 'nothing due'}; refusals counted {webhook_rejections_flush()}"

@@ -41,7 +41,14 @@ def wix_payload(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
+    """Each test starts with no cached values and no per-process memory of wake-ups or
+    webhook keys (they would coalesce or serve across tests)."""
+    from portal.jobs import wakes_forget
+    from sync.services.webhooks import verifiers_forget
+
     cache.clear()
+    wakes_forget()
+    verifiers_forget()
 
 
 @pytest.fixture

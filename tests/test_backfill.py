@@ -7,8 +7,13 @@ import responses
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from sync.models import BackfillRun, Event, Policy, TicketDefinition, WixSite
-from sync.services.backfill import backfill_execute, backfill_resume, backfill_start, backfill_sweep
+from sync.models import BackfillRun, BackfillStep, Event, Policy, TicketDefinition, WixSite
+from sync.services.backfill import (
+    backfill_execute,
+    backfill_release_stuck,
+    backfill_resume,
+    backfill_start,
+)
 from tests.conftest import WIX, wix_payload
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +70,8 @@ def test_a_backfill_mirrors_everything_and_a_second_run_changes_nothing(site: Wi
         0,
         0,
     )
-    assert first.done_event_ids == [EVENT_ID] and first.started_at and first.finished_at
+    done = list(first.steps.filter(status="done").values_list("event_wix_id", flat=True))
+    assert done == [EVENT_ID] and first.started_at and first.finished_at
     assert (Event.objects.count(), Policy.objects.count(), TicketDefinition.objects.count()) == (1, 1, 2)
     second = _run(site)
     assert (second.status, second.fetched, second.created, second.updated, second.unchanged) == (
@@ -118,7 +124,7 @@ def test_a_wix_4xx_is_not_retried_and_shows_wix_message_in_the_run(site: WixSite
     ]
     policy_calls = [c for c in responses.calls if c.request.url.endswith("/policies/query")]
     assert len(policy_calls) == 1
-    assert run.done_event_ids == []  # not done: a resume tries it again
+    assert run.steps.get().status == "failed"  # not done: a resume tries it again
 
 
 @responses.activate
@@ -132,42 +138,89 @@ def test_a_malformed_entity_fails_alone_and_names_the_field(site: WixSite) -> No
 
 
 @responses.activate
-def test_wix_down_fails_the_run_and_a_resume_finishes_it(site: WixSite) -> None:
+def test_wix_down_makes_the_run_wait_and_it_finishes_without_staff(site: WixSite) -> None:
     responses.post(
         f"{WIX}/events/v3/events/query", status=503, json={"message": "unavailable", "details": {}}
     )
     run = _run(site)
+    # The wait is in the row (the job engine), not in a sleeping worker.
+    assert run.status == "queued" and run.not_before > timezone.now() and "HTTP 503" in run.last_error
+    responses.reset()
+    _wix_site_with_one_event()
+    BackfillRun.objects.filter(pk=run.pk).update(not_before=None)  # time passes
+    assert backfill_execute(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert (run.status, run.created, run.attempts, run.failed) == ("succeeded", 4, 2, 0)
+
+
+@responses.activate
+def test_wix_down_past_the_retry_schedule_fails_the_run_and_staff_resume_it(site: WixSite) -> None:
+    from sync.services.backfill import RUN_RETRY
+
+    responses.post(
+        f"{WIX}/events/v3/events/query", status=503, json={"message": "unavailable", "details": {}}
+    )
+    run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.COMMAND)
+    for _ in range(RUN_RETRY.max_attempts):
+        BackfillRun.objects.filter(pk=run.pk).update(not_before=None)
+        backfill_execute(run_id=run.pk)
+    run.refresh_from_db()
     assert run.status == "failed" and "HTTP 503" in run.errors[0]["error"]
     responses.reset()
     _wix_site_with_one_event()
     assert backfill_resume(run=run)
     assert backfill_execute(run_id=run.pk) == "succeeded"
     run.refresh_from_db()
-    assert (run.status, run.created, run.attempts, run.failed) == ("succeeded", 4, 2, 0)
-    assert [e["attempt"] for e in run.errors] == [1]  # the history stays
+    assert (run.status, run.created, run.failed) == ("succeeded", 4, 0)
+    assert [e["attempt"] for e in run.errors] == [RUN_RETRY.max_attempts]  # the history stays
 
 
 @responses.activate
 def test_a_resumed_run_skips_the_events_already_done(site: WixSite) -> None:
     _wix_site_with_one_event()
     run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.ADMIN)
-    BackfillRun.objects.filter(pk=run.pk).update(status="died", done_event_ids=[EVENT_ID])
+    BackfillRun.objects.filter(pk=run.pk).update(status="failed")
+    BackfillStep.objects.create(run=run, event_wix_id=EVENT_ID, status="done")
     run.refresh_from_db()
     assert backfill_resume(run=run)
     backfill_execute(run_id=run.pk)
     assert [c.request.url for c in responses.calls] == [f"{WIX}/events/v3/events/query"]
 
 
-def test_the_sweep_marks_silent_runs_as_died_and_requeues_lost_tasks(site: WixSite, settings: object) -> None:
+@responses.activate
+def test_a_run_fans_out_one_step_per_event_that_any_worker_takes(site: WixSite) -> None:
+    from portal import jobs
+    from sync.services.backfill import backfill_drain
+
+    _wix_site_with_one_event()
+    run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.ADMIN)
+    assert jobs.claim(BackfillRun, run.pk)
+    from sync.services.backfill import _run_claimed
+
+    _run_claimed(run.pk)  # a worker lists the events...
+    run.refresh_from_db()
+    step = run.steps.get()
+    assert (run.status, step.status, step.event_wix_id) == ("running", "queued", EVENT_ID)
+    assert backfill_drain(budget_seconds=10).endswith("backfilled 1 event(s)")  # ...another reads them
+    run.refresh_from_db()
+    assert (run.status, run.fetched, run.created) == ("succeeded", 4, 4)
+
+
+def test_the_sweep_releases_runs_and_steps_whose_worker_died_and_settles_finished_runs(
+    site: WixSite,
+) -> None:
     old = timezone.now() - dt.timedelta(hours=1)
-    running, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.ADMIN)
-    BackfillRun.objects.filter(pk=running.pk).update(status="running", heartbeat_at=old)
-    queued = BackfillRun.objects.create(site=site, event_wix_id="e1", trigger="api")
-    BackfillRun.objects.filter(pk=queued.pk).update(updated_at=old)
-    fresh = BackfillRun.objects.create(site=site, event_wix_id="e2", trigger="api")
-    assert backfill_sweep() == {"died": 1, "requeued": 1}
-    assert BackfillRun.objects.get(pk=running.pk).status == "died"
-    assert BackfillRun.objects.get(pk=fresh.pk).status == "queued"
+    listing, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.ADMIN)
+    BackfillRun.objects.filter(pk=listing.pk).update(status="listing", claimed_at=old)
+    running = BackfillRun.objects.create(site=site, event_wix_id="e1", trigger="api", status="running")
+    stuck = BackfillStep.objects.create(run=running, event_wix_id="e1", status="running", claimed_at=old)
+    ended = BackfillRun.objects.create(site=site, event_wix_id="e2", trigger="api", status="running")
+    BackfillStep.objects.create(run=ended, event_wix_id="e2", status="done")
+    assert backfill_release_stuck() == 2
+    assert BackfillRun.objects.get(pk=listing.pk).status == "queued"
+    assert BackfillStep.objects.get(pk=stuck.pk).status == "queued"
+    assert BackfillRun.objects.get(pk=running.pk).status == "running"  # its step waits again
+    assert BackfillRun.objects.get(pk=ended.pk).status == "succeeded"
 
 
 def test_only_failed_or_died_runs_resume(site: WixSite) -> None:
@@ -197,7 +250,8 @@ def test_queued_work_reaches_the_configured_broker(
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
         run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.API)
     packages = [SignedPackage.loads(task[1]) for task in broker.dequeue() or []]
-    assert [(p["func"], p["args"]) for p in packages] == [("sync.tasks.backfill_run_task", (run.pk,))]
+    assert [p["func"] for p in packages] == ["sync.tasks.backfill_drain_task"]
+    assert isinstance(packages[0]["args"][0], float)  # the wake-up time; the run is a row
     if not settings_has_redis():
         assert OrmQ.objects.count() == 1
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from sync.domain.mapping import MappingError, MappingSpec, mapping_apply, mapping_validate, payload_hash
 from sync.models import EntityType
-from sync.services.mapping import MappingError, MappingSpec, mapping_apply, mapping_validate, payload_hash
 from tests.conftest import wix_payload
 
 TD = EntityType.TICKET_DEFINITION

@@ -16,7 +16,8 @@ import responses
 from responses import matchers
 
 from sync.clients.base import CallRecord, ExternalError, PushContext, RecordedHttp
-from sync.clients.pretix import PretixAdapter, pretix_connection_check, pretix_slug
+from sync.clients.pretix import pretix_slug
+from sync.services.adapters.pretix import PretixAdapter
 from sync.models import EntityType, ExternalLink, ExternalSystem, LinkRepair, OutboundWork, SyncLog
 from sync.services.mirrors import (
     event_upsert_from_wix,
@@ -24,7 +25,7 @@ from sync.services.mirrors import (
     policy_upsert_from_wix,
     ticket_definition_upsert_from_wix,
 )
-from sync.services.pretix import pretix_system_ensure
+from sync.services.pretix import pretix_connection_test, pretix_system_ensure
 from sync.services.push import PushCache, push_decide, push_drain, push_enqueue, work_execute
 from tests.admin_forms import change_form_data
 from tests.conftest import wix_payload
@@ -43,6 +44,9 @@ class Calls:
     def __init__(self) -> None:
         self.records: list[CallRecord] = []
 
+    def started(self, record: CallRecord) -> None:
+        pass
+
     def finished(self, record: CallRecord) -> None:
         self.records.append(record)
 
@@ -56,7 +60,7 @@ def system(monkeypatch: pytest.MonkeyPatch) -> ExternalSystem:
 @pytest.fixture
 def adapter(system: ExternalSystem) -> PretixAdapter:
     adapter = PretixAdapter(system)
-    adapter._meta_declared = True  # declared: tested on its own below
+    adapter.client._meta_declared = True  # declared: tested on its own below
     return adapter
 
 
@@ -184,7 +188,7 @@ def test_plan_builds_the_events_confirm_texts_in_wix_order_from_live_policies(
     assert decision.payload == {
         "confirm_texts": [{"en": "**Refunds**\n\nNone."}, {"en": "**Conduct**\n\nBe kind."}]
     }
-    assert decision.context.facts["recheck"] == ["pol-1", "pol-2"]
+    assert decision.context.recheck == ["pol-1", "pol-2"]
     ExternalLink.objects.create(
         system=system,
         site=site,
@@ -222,13 +226,13 @@ def test_event_payload_gets_a_pretix_slug_and_the_currency_of_its_tickets(
     assert len(pretix_slug("a" * 80, "x")) == 50
     event_upsert_from_wix(site=site, data=EVENT | {"slug": "Ópera & Gala"})
     decision = _decide(system, site, EntityType.EVENT, EVENT_ID)
-    assert decision.context.facts["create_only"]["currency"] == "EUR"  # the system's default
+    assert decision.context.create_only["currency"] == "EUR"  # the system's default
     ticket_definition_upsert_from_wix(
         site=site, data=TD | {"pricingMethod": {"fixedPrice": {"value": "5", "currency": "USD"}}}
     )
     decision = _decide(system, site, EntityType.EVENT, EVENT_ID)
     payload = decision.payload
-    assert decision.context.facts["create_only"] == {"currency": "USD", "has_subevents": False}
+    assert decision.context.create_only == {"currency": "USD", "has_subevents": False}
     assert "currency" not in payload and "has_subevents" not in payload  # never in an update, nor its hash
     assert payload["slug"] == "pera-gala"
     assert payload["name"] == {"en": "Spring Gala"} and payload["date_from"] == "2026-05-02T19:00:00Z"
@@ -321,8 +325,8 @@ def test_the_meta_property_declared_by_a_racing_worker_is_accepted(
     responses.get(f"{API}/event_meta_properties/", json=_page({"name": "wix_event_id"}))
     responses.post(f"{API}/event_meta_properties/", status=500, body="IntegrityError")
     responses.get(f"{API}/events/", json=_page())
-    adapter._event_find(http, "create", EVENT_ID)
-    adapter._event_find(http, "create", EVENT_ID)  # declared once per adapter
+    adapter.client._event_find(http, "create", EVENT_ID)
+    adapter.client._event_find(http, "create", EVENT_ID)  # declared once per adapter
     assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "GET", "GET"]
 
 
@@ -773,7 +777,7 @@ def test_connection_check_reports_each_permission(system: ExternalSystem) -> Non
     responses.get(f"{API}/events/", json=_page({"slug": "gala"}))
     responses.post(f"{API}/events/gala/items/", status=400, json={"name": ["This field is required."]})
     responses.patch(f"{API}/events/gala/settings/", status=403, json={"detail": "denied"})
-    checks = {c.label: c.ok for c in pretix_connection_check(system)}
+    checks = {c.label: c.ok for c in pretix_connection_test(system)}
     assert checks == {
         "API token and organizer": True,
         "Create events": True,
@@ -790,14 +794,14 @@ def test_connection_check_names_a_bad_token_a_wrong_organizer_and_no_server(
     system: ExternalSystem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     responses.get(f"{API}/", status=401, json={"detail": "Invalid token."})
-    assert [(c.label, c.ok) for c in pretix_connection_check(system)] == [("API token", False)]
+    assert [(c.label, c.ok) for c in pretix_connection_test(system)] == [("API token", False)]
     responses.replace(responses.GET, f"{API}/", status=403, json={"detail": "denied"})
-    [check] = pretix_connection_check(system)
+    [check] = pretix_connection_test(system)
     assert check.label == "Organizer" and "'demo'" in check.detail
     responses.replace(responses.GET, f"{API}/", body=requests.ConnectionError("refused"))
-    assert pretix_connection_check(system)[0].ok is False
+    assert pretix_connection_test(system)[0].ok is False
     monkeypatch.delenv("EXTERNAL_PRETIX_TOKEN")
-    [missing] = pretix_connection_check(system)
+    [missing] = pretix_connection_test(system)
     assert missing.ok is False and "EXTERNAL_PRETIX_TOKEN" in missing.detail
 
 
@@ -897,7 +901,7 @@ def test_lists_are_read_page_by_page_and_a_non_json_answer_is_retried(
     responses.get(
         f"{API}/events/e/items/", json=_page(mine), match=[matchers.query_param_matcher({"page": "2"})]
     )
-    assert adapter._item_find(http, "create", "e", TD["id"]) == mine
+    assert adapter.client._item_find(http, "create", "e", TD["id"]) == mine
 
     responses.patch(f"{API}/events/e/settings/", status=200, body="<html>proxy page</html>")
     with pytest.raises(ExternalError, match="not JSON") as error:

@@ -598,7 +598,7 @@ def test_reconciliation_reports_hand_edits_in_pretix_and_overwrites_them_when_as
     synced: tuple[WixSite, ExternalSystem],
     pretix: Pretix,  # noqa: F811
 ) -> None:
-    from sync.services.resync import reconcile_site
+    from sync.services.reconcile import reconcile_site
 
     site, system = synced
     ga, ga_quota = _item(pretix, "spring-gala:ga")
@@ -642,7 +642,7 @@ def test_two_workers_creating_one_event_at_once_make_one_event(
     import threading
 
     from sync.clients.base import CallRecord, RecordedHttp
-    from sync.clients.pretix import PretixAdapter
+    from sync.services.adapters.pretix import PretixAdapter
 
     _, system = seeded
 
@@ -650,10 +650,13 @@ def test_two_workers_creating_one_event_at_once_make_one_event(
         def __init__(self) -> None:
             self.records: list[CallRecord] = []
 
+        def started(self, record: CallRecord) -> None:
+            pass
+
         def finished(self, record: CallRecord) -> None:
             self.records.append(record)
 
-    PretixAdapter(system)._meta_declare(RecordedHttp(Keep(), timeout=30), "create")
+    PretixAdapter(system).client._meta_declare(RecordedHttp(Keep(), timeout=30), "create")
     statuses: list[int | None] = []
     for attempt in range(6):
         wix_id = f"race-{attempt}"
@@ -669,7 +672,7 @@ def test_two_workers_creating_one_event_at_once_make_one_event(
 
         def create(keep: Keep, payload: dict[str, Any], barrier: Any, results: list[Any]) -> None:
             adapter = PretixAdapter(system)
-            adapter._meta_declared = True
+            adapter.client._meta_declared = True
             barrier.wait()
             try:
                 results.append(

@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from sync.clients.base import ExternalError, RecordedHttp
-from sync.clients.pretix import PretixAdapter
+from sync.services.adapters.pretix import PretixAdapter
 from sync.clients.pretix.drift import diff
 from sync.models import (
     EntityType,
@@ -26,7 +26,7 @@ from sync.models import (
 from sync.services.mirrors import event_upsert_from_wix, ticket_definition_upsert_from_wix
 from sync.services.pretix import SlugFixError, pretix_event_adopt, pretix_event_slug_use
 from sync.services.push import push_drain, push_enqueue
-from sync.services.resync import reconcile_site
+from sync.services.reconcile import reconcile_site
 from tests.conftest import wix_payload
 from tests.test_pretix_adapter import API, EVENT, EVENT_ID, TD, Calls, _page
 
@@ -202,7 +202,7 @@ def test_a_refused_quota_takes_back_the_item_it_was_for(system: ExternalSystem) 
 @responses.activate
 def test_pretixs_500_for_a_slug_a_concurrent_push_took_adopts_that_event(system: ExternalSystem) -> None:
     adapter = PretixAdapter(system)
-    adapter._meta_declared = True
+    adapter.client._meta_declared = True
     http = RecordedHttp(Calls(), timeout=5)
     responses.get(f"{API}/events/", json=_page())
     responses.get(f"{API}/events/", json=_page(_pretix_event()))
@@ -421,7 +421,7 @@ def test_reconciliation_reports_fields_changed_by_hand_and_keeps_them(
 ) -> None:
     event, item = _linked(site, system)
     _pretix_as_changed_by_hand()
-    monkeypatch.setattr(type(site), "wix_client", lambda self: _Wix())
+    monkeypatch.setattr("sync.services.reconcile.site_wix_client", lambda site, **options: _Wix())
     run = reconcile_site(site=site)
     assert run.status == ReconciliationRun.Status.SUCCEEDED, run.errors
     item.refresh_from_db()
@@ -456,7 +456,7 @@ def test_reconciliation_overwrites_hand_edits_when_the_system_says_so(
     ExternalSystem.objects.filter(pk=system.pk).update(drift_action="overwrite")
     _, item = _linked(site, system)
     _pretix_as_changed_by_hand()
-    monkeypatch.setattr(type(site), "wix_client", lambda self: _Wix())
+    monkeypatch.setattr("sync.services.reconcile.site_wix_client", lambda site, **options: _Wix())
     run = reconcile_site(site=site)
     assert run.drift[0]["action"] == "overwritten"
     item.refresh_from_db()

@@ -19,7 +19,7 @@ from sync.models import (
     SyncLog,
 )
 from sync.services.mirrors import policy_delete_from_wix, policy_upsert_from_wix
-from sync.services.push import RETRY_INTERVALS, push_dispatch, push_enqueue, work_execute, work_retry
+from sync.services.push import RETRY, push_enqueue, push_release_stuck, work_execute, work_retry
 from tests.conftest import wix_payload
 
 pytestmark = pytest.mark.django_db
@@ -123,15 +123,15 @@ def test_a_failing_target_is_retried_with_backoff_then_dead_lettered(
     work = _push_policy(site)
     assert (work.status, work.last_error) == ("pending", "HTTP 503: maintenance")
     wait = (work.not_before - timezone.now()).total_seconds()
-    assert RETRY_INTERVALS[0] * 0.7 <= wait <= RETRY_INTERVALS[0] * 1.3
+    assert RETRY.intervals[0] * 0.7 <= wait <= RETRY.intervals[0] * 1.3
     assert work_execute(work_id=work.pk) == "not-claimed"  # not due yet
-    for _ in RETRY_INTERVALS:
+    for _ in RETRY.intervals:
         OutboundWork.objects.filter(pk=work.pk).update(not_before=None)
         outcome = work_execute(work_id=work.pk)
     assert outcome == "gave-up"
     work.refresh_from_db()
-    assert (work.status, work.attempts) == ("dead", len(RETRY_INTERVALS) + 1)
-    assert SyncLog.objects.filter(status="retryable").count() == len(RETRY_INTERVALS) + 1
+    assert (work.status, work.attempts) == ("dead", len(RETRY.intervals) + 1)
+    assert SyncLog.objects.filter(status="retryable").count() == len(RETRY.intervals) + 1
     assert not ExternalLink.objects.exists()
 
     responses.replace(responses.POST, f"{TARGET}/policies", status=201, json={"data": {"id": "ok"}})
@@ -203,14 +203,15 @@ def test_an_entity_in_flight_is_not_claimed_twice_and_stuck_work_returns(
     push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")  # type: ignore[arg-type]
     first = OutboundWork.objects.get()
     # A worker claimed it and was killed mid-push.
-    OutboundWork.objects.filter(pk=first.pk).update(status="in_flight", in_flight_since=timezone.now())
+    OutboundWork.objects.filter(pk=first.pk).update(status="in_flight", claimed_at=timezone.now())
     push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")  # type: ignore[arg-type]
     second = OutboundWork.objects.get(status="pending")
     assert work_execute(work_id=second.pk) == "busy"
-    assert push_dispatch()["returned"] == 0  # not stuck yet
-    OutboundWork.objects.filter(pk=first.pk).update(in_flight_since=timezone.now() - dt.timedelta(hours=1))
-    counts = push_dispatch()
-    assert (counts["returned"], counts["superseded"]) == (0, 1)  # the pending row pushes the latest state
+    assert push_release_stuck() == 0  # not stuck yet
+    OutboundWork.objects.filter(pk=first.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
+    assert push_release_stuck() == 0
+    first.refresh_from_db()  # the pending row pushes the latest state
+    assert (first.status, first.outcome) == ("done", "superseded")
     responses.post(f"{TARGET}/policies", status=201, json={"data": {"id": "x"}})
     assert work_execute(work_id=second.pk) == "created"
     assert len(responses.calls) == 1
@@ -218,8 +219,8 @@ def test_an_entity_in_flight_is_not_claimed_twice_and_stuck_work_returns(
 
 def test_stuck_work_with_nothing_pending_goes_back_to_the_queue(site: object, system: ExternalSystem) -> None:
     push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=["p1"], trigger="webhook")  # type: ignore[arg-type]
-    OutboundWork.objects.update(status="in_flight", in_flight_since=timezone.now() - dt.timedelta(hours=1))
-    assert push_dispatch()["returned"] == 1
+    OutboundWork.objects.update(status="in_flight", claimed_at=timezone.now() - dt.timedelta(hours=1))
+    assert push_release_stuck() == 1
     work = OutboundWork.objects.get()
     assert work.status == "pending" and "stopped answering" in work.last_error
 

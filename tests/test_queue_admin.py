@@ -24,7 +24,7 @@ def queue_staff(staff: User) -> User:
 def _schedule_form(**fields: str) -> dict[str, str]:
     return {
         "name": "mine",
-        "func": "sync.tasks.push_dispatch_task",
+        "func": "sync.tasks.jobs_dispatch_task",
         "hook": "",
         "args": "",
         "kwargs": "",
@@ -46,11 +46,11 @@ def test_staff_with_every_queue_permission_cannot_add_or_change_a_schedule(queue
     assert client.get(add).status_code == 403
     client.post(add, _schedule_form(func="subprocess.getoutput", args="'id'"))
     assert not Schedule.objects.filter(name="mine").exists()
-    existing = Schedule.objects.get(name="sync: backfill sweep")
+    existing = Schedule.objects.get(name="sync: job sweep")
     change = reverse("admin:django_q_schedule_change", args=[existing.pk])
     assert client.get(change).status_code == 200  # may look
     client.post(change, _schedule_form(name=existing.name, func="subprocess.getoutput", args="'id'"))
-    assert Schedule.objects.get(pk=existing.pk).func == "sync.tasks.backfill_sweep_task"
+    assert Schedule.objects.get(pk=existing.pk).func == "sync.tasks.jobs_dispatch_task"
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_a_superuser_can_only_schedule_the_portals_own_tasks(
 def test_a_superuser_schedules_a_portal_task(admin_user: User) -> None:
     response = client_for(admin_user).post(reverse("admin:django_q_schedule_add"), _schedule_form())
     assert response.status_code == 302
-    assert Schedule.objects.get(name="mine").func == "sync.tasks.push_dispatch_task"
+    assert Schedule.objects.get(name="mine").func == "sync.tasks.jobs_dispatch_task"
 
 
 def test_the_allow_list_holds_only_tasks_defined_in_the_task_modules() -> None:
@@ -102,12 +102,12 @@ def test_only_superusers_requeue_failed_tasks_and_only_portal_tasks(
 
     queued: list[str] = []
     monkeypatch.setattr(portal.admin, "async_task", lambda func, *a, **k: queued.append(func))
-    evil, ours = _failure("subprocess.getoutput"), _failure("sync.tasks.push_dispatch_task")
+    evil, ours = _failure("subprocess.getoutput"), _failure("sync.tasks.jobs_dispatch_task")
     url = reverse("admin:django_q_failure_changelist")
     selected = {"action": "resubmit_task", "_selected_action": [evil.pk, ours.pk]}
     client_for(queue_staff).post(url, selected)
     assert queued == [] and Failure.objects.count() == 2
     response = client_for(admin_user).post(url, selected, follow=True)
     assert "1 task(s) refused" in response.content.decode()
-    assert queued == ["sync.tasks.push_dispatch_task"]
+    assert queued == ["sync.tasks.jobs_dispatch_task"]
     assert list(Failure.objects.values_list("func", flat=True)) == ["subprocess.getoutput"]

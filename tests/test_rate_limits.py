@@ -61,7 +61,7 @@ def test_a_signed_deeply_nested_payload_is_400_and_kept_as_malformed(
     response = client.post(URL, body, content_type="text/plain")
     assert response.status_code == 400
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == "malformed" and f"deeper than {MAX_JSON_DEPTH} levels" in delivery.error
+    assert delivery.status == "malformed" and f"deeper than {MAX_JSON_DEPTH} levels" in delivery.last_error
 
 
 def _forged() -> bytes:

@@ -26,7 +26,7 @@ from sync.models import (
     WixSite,
 )
 from sync.services.mirrors import policy_upsert_from_wix
-from sync.services.push import push_dispatch, push_drain, push_enqueue, work_execute
+from sync.services.push import push_drain, push_enqueue, push_release_stuck, work_execute
 from tests.conftest import client_for, wix_payload
 
 pytestmark = pytest.mark.django_db
@@ -239,8 +239,8 @@ def test_a_worker_killed_mid_call_leaves_the_call_in_the_log(site: WixSite, syst
     log = SyncLog.objects.get()
     assert (log.status, log.work_id, log.action) == ("sending", work.pk, "create")
     # The dispatcher returns the work once its worker is presumed dead, and says so on the call.
-    OutboundWork.objects.filter(pk=work.pk).update(in_flight_since=timezone.now() - dt.timedelta(hours=1))
-    assert push_dispatch()["returned"] == 1
+    OutboundWork.objects.filter(pk=work.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
+    assert push_release_stuck() == 1
     log.refresh_from_db()
     assert log.status == "interrupted" and "may or may not have applied it" in log.error
     assert OutboundWork.objects.get(pk=work.pk).status == "pending"

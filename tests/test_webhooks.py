@@ -179,7 +179,7 @@ def test_a_signed_but_malformed_payload_is_400_and_recorded(
     response = client.post(URL, sign(data, "wix.events.v2.policy_updated"), content_type="text/plain")
     assert response.status_code == 400
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == "malformed" and message in delivery.error
+    assert delivery.status == "malformed" and message in delivery.last_error
 
 
 def test_an_unknown_event_type_is_stored_and_acknowledged(
@@ -258,7 +258,7 @@ def test_wix_down_is_retried_then_failed_and_staff_can_replay(
         WebhookDelivery.objects.filter(pk=delivery.pk).update(not_before=None)
         webhook_process(delivery_id=delivery.pk)
     delivery.refresh_from_db()
-    assert delivery.status == "failed" and "HTTP 503" in delivery.error
+    assert delivery.status == "failed" and "HTTP 503" in delivery.last_error
     responses.replace(
         responses.GET, f"{WIX}/events/v3/ticket-definitions/{TD['id']}", json={"ticketDefinition": TD}
     )
@@ -387,58 +387,79 @@ def test_fuzzed_and_forged_bodies_never_cause_a_500(client: Client, hook_site: W
     assert post(client, body) in (200, 400, 401, 413)
 
 
-def test_the_dispatcher_requeues_due_retries_and_deliveries_a_killed_worker_left(
+def test_the_sweep_releases_deliveries_a_killed_worker_left_and_wakes_a_drain_for_due_ones(
     hook_site: WixSite, django_capture_on_commit_callbacks: object
 ) -> None:
     import datetime as dt
 
     from django.utils import timezone
 
-    from sync.services.webhook_handlers import webhook_dispatch
+    from portal.jobs import dispatch
 
     old = timezone.now() - dt.timedelta(hours=1)
     stuck = WebhookDelivery.objects.create(
-        site=hook_site, wix_event_id="s", raw_body="x", status="processing", processing_since=old
+        site=hook_site, wix_event_id="s", raw_body="x", status="processing", claimed_at=old
     )
-    due = WebhookDelivery.objects.create(
-        site=hook_site, wix_event_id="d", raw_body="x", status="received", not_before=old
-    )
+    due = WebhookDelivery.objects.create(site=hook_site, wix_event_id="d", raw_body="x", not_before=old)
     later = WebhookDelivery.objects.create(
-        site=hook_site,
-        wix_event_id="l",
-        raw_body="x",
-        status="received",
-        not_before=timezone.now() + dt.timedelta(hours=1),
+        site=hook_site, wix_event_id="l", raw_body="x", not_before=timezone.now() + dt.timedelta(hours=1)
     )
-    WebhookDelivery.objects.update(received_at=old)
-    with django_capture_on_commit_callbacks() as queued:  # type: ignore[operator]
-        assert webhook_dispatch(stuck_after=dt.timedelta(minutes=10)) == 2
-    assert len(queued) == 2
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    broker.purge_queue()
+    report = dispatch()["sync.WebhookDelivery"]
+    assert report == {"released": 1, "due": 2}
     assert WebhookDelivery.objects.get(pk=stuck.pk).status == "received"
     assert {due.pk, stuck.pk} == set(
         WebhookDelivery.objects.filter(status="received").exclude(pk=later.pk).values_list("pk", flat=True)
     )
+    from django_q.signing import SignedPackage
+
+    queued = [SignedPackage.loads(task[1])["func"] for task in broker.dequeue() or []]
+    assert "sync.tasks.webhook_drain_task" in queued
 
 
-def test_a_task_drains_other_due_deliveries_and_each_is_still_processed_once(
+def test_a_drain_processes_due_deliveries_once_each_entity_in_revision_order(
     client: Client, hook_site: WixSite
 ) -> None:
     import datetime as dt
 
     from django.utils import timezone
 
-    from sync.tasks import webhook_process_task
+    from sync.services.webhook_handlers import webhook_drain
 
-    for revision in range(2, 6):
+    for revision in (4, 2, 5, 3):  # arrive out of order
+        entity = {**POLICY, "revision": str(revision), "name": f"v{revision}"}
+        assert post(client, sign(envelope("updated", entity), "wix.events.v2.policy_updated")) == 200
+    other = {**POLICY, "id": "other-policy", "revision": "7"}
+    assert post(client, sign(envelope("updated", other), "wix.events.v2.policy_updated")) == 200
+    waiting = WebhookDelivery.objects.get(entity_id="other-policy")
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(not_before=timezone.now() + dt.timedelta(hours=1))
+    assert webhook_drain(budget_seconds=10) == 4
+    assert WebhookDelivery.objects.get(pk=waiting.pk).status == "received"  # not due yet
+    applied = list(
+        WebhookDelivery.objects.filter(entity_id=POLICY["id"])
+        .order_by("processed_at")
+        .values_list("sequence", flat=True)
+    )
+    assert applied == [2, 3, 4, 5]  # in revision order, so none was stale
+    assert set(WebhookDelivery.objects.filter(entity_id=POLICY["id"]).values_list("status", flat=True)) == {
+        "processed"
+    }
+    assert Policy.objects.get(wix_id=POLICY["id"]).revision == 5
+    assert webhook_drain(budget_seconds=1) == 0  # nothing claimed twice
+    assert WebhookDelivery.objects.filter(attempts=1).count() == 4
+
+
+def test_a_delivery_waits_for_an_earlier_one_of_its_entity(client: Client, hook_site: WixSite) -> None:
+    for revision in (2, 3):
         entity = {**POLICY, "revision": str(revision)}
         assert post(client, sign(envelope("updated", entity), "wix.events.v2.policy_updated")) == 200
-    first, *others = WebhookDelivery.objects.order_by("pk")
-    waiting = others[-1]
-    WebhookDelivery.objects.filter(pk=waiting.pk).update(not_before=timezone.now() + dt.timedelta(hours=1))
-    assert webhook_process_task(first.pk).endswith("(+2)")  # its own, then the two due ones
-    assert WebhookDelivery.objects.get(pk=waiting.pk).status == "received"  # not due yet
-    assert [webhook_process_task(d.pk) for d in others[:2]] == ["duplicate", "duplicate"]
-    assert WebhookDelivery.objects.filter(attempts=1).count() == 3
+    first, second = WebhookDelivery.objects.order_by("sequence")
+    assert webhook_process(delivery_id=second.pk) == "duplicate"  # its entity's earlier one goes first
+    assert webhook_process(delivery_id=first.pk) == "created"
+    assert webhook_process(delivery_id=second.pk) == "updated"
 
 
 @pytest.mark.parametrize(
@@ -494,7 +515,7 @@ def test_order_money_reads_value_and_falls_back_to_the_deprecated_amount() -> No
 def test_an_order_without_tickets_is_refused_at_once(client: Client, hook_site: WixSite) -> None:
     order = {**wix_payload("order_confirmed__two_tickets"), "tickets": "none"}
     assert post(client, sign(order, "wix.events.ticketing.events.OrderConfirmed")) == 400
-    assert "tickets are missing" in WebhookDelivery.objects.get().error
+    assert "tickets are missing" in WebhookDelivery.objects.get().last_error
 
 
 def _sign_claims(claims: dict) -> bytes:
@@ -575,4 +596,4 @@ def test_an_action_event_whose_body_is_not_an_object_is_400(client: Client, hook
         "actionEvent": {"bodyAsJson": "[1, 2]"},
     }
     assert post(client, sign(data, "wix.events.v3.ticket_definition_sale_started")) == 400
-    assert "actionEvent.bodyAsJson is not a JSON object" in WebhookDelivery.objects.get().error
+    assert "actionEvent.bodyAsJson is not a JSON object" in WebhookDelivery.objects.get().last_error

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from portal.admin_utils import ReadOnlyAdmin
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
-from sync.clients.pretix import PRETIX_DEFAULT_MAPPINGS, pretix_connection_check
+from sync.domain.mapping import MappingError, MappingSpec, mapping_apply
 from sync.models import (
     Event,
     ExternalEndpoint,
@@ -29,9 +29,17 @@ from sync.models import (
     SyncLog,
     TicketDefinition,
 )
-from sync.services.mapping import MappingError, MappingSpec, mapping_apply, mappings_seed
-from sync.services.pretix import SlugFixError, pretix_event_adopt, pretix_event_slug_use, slug_conflict_of
-from sync.services.push import MIRRORS, work_retry, work_retry_dead_since
+from sync.services.adapters.pretix import PRETIX_DEFAULT_MAPPINGS
+from sync.services.entities import ENTITY_KINDS
+from sync.services.mapping import mappings_seed
+from sync.services.pretix import (
+    SlugFixError,
+    pretix_connection_test,
+    pretix_event_adopt,
+    pretix_event_slug_use,
+    slug_conflict_of,
+)
+from sync.services.push import work_retry, work_retry_dead_since
 from sync.services.resync import link_repair, refs_of_links
 
 PREVIEW_CHOICES = 40
@@ -118,7 +126,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
             if system.kind != ExternalSystem.Kind.PRETIX:
                 self.message_user(request, f"{system}: only pretix systems can be tested.", messages.WARNING)
                 continue
-            for check in pretix_connection_check(system):
+            for check in pretix_connection_test(system):
                 level = {True: messages.SUCCESS, False: messages.ERROR, None: messages.WARNING}[check.ok]
                 self.message_user(request, f"{system}: {check.label}: {check.detail}", level)
 
@@ -171,7 +179,8 @@ class ExternalSystemAdmin(admin.ModelAdmin):
         if system is None or not self.has_view_or_change_permission(request, system if object_id else None):
             return JsonResponse({"error": "not found"}, status=404)
         entity_type, _, pk = request.POST.get("preview_entity", "").partition(":")
-        model = MIRRORS.get(entity_type)
+        kind = ENTITY_KINDS.get(entity_type)
+        model = kind.model if kind is not None else None
         mirror = model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
         if mirror is None:
             return JsonResponse({"error": "Choose a mirrored entity."}, status=400)
@@ -496,7 +505,9 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry now", permissions=["retry"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = work_retry(work_ids=list(queryset.values_list("pk", flat=True)))
+        count = work_retry(
+            work_ids=list(queryset.values_list("pk", flat=True)), by=request.user, reason="staff: Retry now"
+        )
         self.message_user(request, f"Queued {count} for another try.", messages.SUCCESS)
 
     @admin.action(description="Retry all dead letters since …", permissions=["retry"])
@@ -507,7 +518,7 @@ class OutboundWorkAdmin(ReadOnlyAdmin):
             action="retry_dead_since",
             title="Retry dead letters since …",
             submit_label="Retry dead letters",
-            run=lambda since: work_retry_dead_since(since=since),
+            run=lambda since: work_retry_dead_since(since=since, by=request.user),
             done="Queued {count} dead letter(s) for another try.",
         )
 

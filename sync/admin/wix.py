@@ -6,6 +6,8 @@ itself) writes them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q, QuerySet
@@ -19,6 +21,7 @@ from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
 from sync.models import (
     BackfillRun,
+    BackfillStep,
     Event,
     Policy,
     ReconciliationRun,
@@ -28,10 +31,11 @@ from sync.models import (
 )
 from sync.selectors import entity_timeline
 from sync.services.backfill import backfill_resume, backfill_start
-from sync.services.resync import reconcile_start, refs_of_events, refs_of_mirrors
-from sync.services.webhook_handlers import webhook_replay
+from sync.services.reconcile import reconcile_start
+from sync.services.resync import refs_of_events, refs_of_mirrors
+from sync.services.webhook_handlers import deliveries_failed_since, webhook_replay
 from sync.services.webhook_limits import webhook_rejections_flush
-from sync.services.webhooks import deliveries_failed_since, order_summary, webhook_route
+from sync.services.webhooks import order_summary, webhook_route
 
 _resync_events, _dry_run_events = resync_actions(refs_of_events)
 _resync_mirrors, _dry_run_mirrors = resync_actions(refs_of_mirrors)
@@ -125,7 +129,7 @@ class WixSiteAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reconcile with Wix now (heal what webhooks missed)", permissions=["backfill"])
     def reconcile_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        runs = [reconcile_start(site=site) for site in queryset]
+        runs = [reconcile_start(site=site, by=request.user) for site in queryset]
         self.message_user(request, f"Queued {len(runs)} reconciliation run(s).", messages.SUCCESS)
 
     def has_backfill_permission(self, request: HttpRequest) -> bool:
@@ -215,6 +219,23 @@ class TicketDefinitionAdmin(TimelineMirrorAdmin):
     raw_id_fields = ["event"]
 
 
+class BackfillStepInline(admin.TabularInline):
+    """Each event of the run: whether it is done, what it mirrored, why it failed."""
+
+    model = BackfillStep
+    fields = ("event_wix_id", "status", "attempts", "fetched", "created", "updated", "failed", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnlyAdmin):
     list_display = [
@@ -224,6 +245,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         "trigger",
         "started_by",
         "status",
+        "progress",
         "fetched",
         "created",
         "updated",
@@ -237,11 +259,23 @@ class BackfillRunAdmin(ReadOnlyAdmin):
     search_fields = ["event_wix_id"]
     actions = ["resume"]
     readonly_fields = ["error_list"]
-    exclude = ["errors", "done_event_ids"]
+    exclude = ["errors"]
+    inlines = [BackfillStepInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        done = Count(
+            "steps", filter=Q(steps__status__in=[BackfillStep.Status.DONE, BackfillStep.Status.FAILED])
+        )
+        return super().get_queryset(request).annotate(steps_total=Count("steps"), steps_ended=done)
 
     @admin.display(description="Scope")
     def scope(self, obj: BackfillRun) -> str:
         return f"event {obj.event_wix_id}" if obj.event_wix_id else "all events"
+
+    @admin.display(description="Events done")
+    def progress(self, obj: BackfillRun) -> str:
+        total = getattr(obj, "steps_total", 0)
+        return f"{getattr(obj, 'steps_ended', 0)} / {total}" if total else "-"
 
     @admin.display(description="Errors")
     def error_list(self, obj: BackfillRun) -> str:
@@ -249,7 +283,7 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resume / restart selected runs (failed or died)", permissions=["backfill"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
-        resumed = sum(1 for run in queryset if backfill_resume(run=run))
+        resumed = sum(1 for run in queryset if backfill_resume(run=run, by=request.user))
         skipped = queryset.count() - resumed
         self.message_user(
             request,
@@ -284,7 +318,11 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Replay selected (failed or stuck)", permissions=["replay"])
     def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = webhook_replay(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        count = webhook_replay(
+            delivery_ids=list(queryset.values_list("pk", flat=True)),
+            by=request.user,
+            reason="staff: Replay selected",
+        )
         self.message_user(
             request, f"Queued {count} deliver(ies) again; processed ones are left alone.", messages.SUCCESS
         )
@@ -297,7 +335,11 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             action="replay_failed_since",
             title="Replay failed deliveries since …",
             submit_label="Replay",
-            run=lambda since: webhook_replay(delivery_ids=deliveries_failed_since(since)),
+            run=lambda since: webhook_replay(
+                delivery_ids=deliveries_failed_since(since),
+                by=request.user,
+                reason=f"staff: failed since {since}",
+            ),
             done="Queued {count} failed deliver(ies) again.",
         )
 

@@ -1,10 +1,12 @@
-"""What every ticketing-system adapter implements, and the recorded HTTP it calls through.
+"""The recorded HTTP every ticketing-system client calls through, and what a push carries.
 
-An adapter turns "create/update/delete this payload" into the system's HTTP calls. It
-makes them through :class:`RecordedHttp`, which hands each call's record (request,
-answer, duration) to a recorder that stores it as a ``SyncLog`` attempt row (the unit of
-work itself was written before any request), and turns failures into :class:`ExternalError`
-marked retryable (timeouts, 408, 429, 5xx) or permanent (any other 4xx).
+A ticketing client turns "create/update/delete this payload" into the system's HTTP calls
+(HTTP only: what to send was decided from the database by the adapter in
+``sync.services.adapters``). It makes them through :class:`RecordedHttp`, which hands each
+call's record (request, answer, duration) to a recorder that stores it as a ``SyncLog``
+attempt row (the unit of work itself was written before any request), and turns failures
+into :class:`ExternalError` marked retryable (timeouts, 408, 429, 5xx) or permanent (any
+other 4xx).
 
 Every text a record keeps (request, answer, error, note) has the credential that call sent
 removed first: a target that echoes its token must not put it where staff who may only
@@ -19,15 +21,12 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import requests
 
 from portal.http import http_request
-
-if TYPE_CHECKING:
-    from sync.models import MirrorModel
 
 EXCERPT_CHARS = 2000
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -112,10 +111,25 @@ class CallRecord:
 
 
 class CallRecorder(Protocol):
-    """Receives each call's record when it ends. A recorder may also have ``started(record)``,
-    called before the request goes out (the push path writes its "sending" row then)."""
+    """Told of each call before the request goes out (the push path writes its "sending" row
+    then) and when it ends."""
+
+    def started(self, record: CallRecord) -> None: ...
 
     def finished(self, record: CallRecord) -> None: ...
+
+
+class CallList:
+    """A recorder that only keeps the records (calls made outside a push: checks, staff fixes)."""
+
+    def __init__(self) -> None:
+        self.records: list[CallRecord] = []
+
+    def started(self, record: CallRecord) -> None:
+        pass
+
+    def finished(self, record: CallRecord) -> None:
+        self.records.append(record)
 
 
 class RecordedHttp:
@@ -125,7 +139,6 @@ class RecordedHttp:
         self.last: CallRecord | None = None
         # Every credential any call through this object sent, for scrubbing later text too.
         self.secrets: set[str] = set()
-        self._started: Callable[[CallRecord], None] | None = getattr(recorder, "started", None)
 
     def scrub(self, text: str) -> str:
         """``text`` without any credential these calls sent (for errors stored elsewhere)."""
@@ -147,8 +160,7 @@ class RecordedHttp:
         body = f"\n{excerpt(json_body, self.scrub)}" if json_body else ""
         record = CallRecord(action=action, request=self.scrub(f"{method} {url}") + body)
         self.last = record
-        if self._started is not None:
-            self._started(record)
+        self.recorder.started(record)
         start = time.monotonic()
         try:
             response = http_request(method, url, json=json_body, headers=headers, timeout=self.timeout)
@@ -213,9 +225,22 @@ class LearnedLink:
 
 @dataclass
 class PushContext:
-    """What an adapter's ``plan`` read from the database for one push, and what it learnt."""
+    """What an adapter's plan read from the database for one push, and what sending learnt.
+
+    The push path reads only the typed fields; ``facts`` belong to the adapter (its plan
+    leaves there what its sending needs) and are never read by generic code.
+    """
 
     facts: dict[str, Any] = field(default_factory=dict)
+    # Fields sent when the record is created and never on an update (pretix: an event's
+    # currency); the dry run shows them with a create.
+    create_only: dict[str, Any] = field(default_factory=dict)
+    # Links of other entities whose state this push also sends (pretix: sibling policies are
+    # one confirm-text list): they are up to date once it succeeds.
+    sent_together: list[int] = field(default_factory=list)
+    # Wix ids of the same type to plan again after this push: their shared state may have
+    # moved while it was in flight.
+    recheck: list[str] = field(default_factory=list)
     learned: list[LearnedLink] = field(default_factory=list)
     # (entity type, Wix id) → what the system decided for that record (pretix: an event's
     # currency); stored on its link's ``external_facts``.
@@ -234,58 +259,3 @@ class PushContext:
 
     def learn_facts(self, entity_type: str, wix_id: str, **facts: Any) -> None:
         self.learned_facts.setdefault((str(entity_type), wix_id), {}).update(facts)
-
-
-PayloadOf = Callable[[str, "MirrorModel"], dict[str, Any]]  # (entity type, mirror) → mapped payload
-TargetsOf = Callable[[str], set[str]]  # entity type → the top-level fields its mappings fill
-
-
-class PlanningAdapter(Protocol):
-    """Optional: an adapter whose payload depends on more than the entity (pretix)."""
-
-    def handles(self, entity_type: str) -> bool: ...
-
-    def plan(
-        self,
-        *,
-        entity_type: str,
-        mirror: MirrorModel,
-        payload: dict[str, Any] | None,
-        payload_of: PayloadOf,
-        targets_of: TargetsOf,
-    ) -> tuple[dict[str, Any] | None, PushContext]:
-        """Database phase: the payload to send and hash (None for a deletion), and the facts
-        sending needs.
-
-        ``targets_of`` names the top-level fields a mapping fills, so that a value that
-        disappeared from Wix can be cleared rather than left as it was.
-        """
-        ...
-
-
-class TicketingAdapter(Protocol):
-    """One external system. Each method returns nothing but the external id it learnt."""
-
-    def create(
-        self,
-        http: RecordedHttp,
-        *,
-        entity_type: str,
-        payload: dict[str, Any],
-        idempotency_key: str,
-        context: PushContext | None = None,
-    ) -> str: ...
-
-    def update(
-        self,
-        http: RecordedHttp,
-        *,
-        entity_type: str,
-        external_id: str,
-        payload: dict[str, Any],
-        context: PushContext | None = None,
-    ) -> None: ...
-
-    def delete(
-        self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
-    ) -> None: ...

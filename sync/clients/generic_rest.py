@@ -1,19 +1,44 @@
-"""Generic REST ticketing system: staff describe the endpoints; the adapter calls them.
+"""Generic REST ticketing system: staff describe the endpoints; this client calls them.
 
 Auth is a bearer token, basic auth or a custom header; the secret is read from the
 environment at call time and never logged (only method, URL and body are recorded).
+HTTP only: the adapter in ``sync.services.adapters.generic_rest`` builds it from the
+system's rows.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from portal.secrets import secret_read
-from sync.clients.base import ExternalError, PushContext, RecordedHttp
-from sync.models import EntityType, ExternalEndpoint, ExternalSystem
-from sync.models.external import EXTERNAL_ID, endpoint_path_check
+from sync.clients.base import ExternalError, RecordedHttp
+from sync.domain.endpoints import EXTERNAL_ID, endpoint_path_check
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one entity type is created, updated and deleted (paths relative to the base URL)."""
+
+    create_method: str
+    create_path: str
+    update_method: str
+    update_path: str
+    delete_method: str
+    delete_path: str
+    id_path: str = "id"
+
+
+@dataclass(frozen=True)
+class RestAuth:
+    """``kind``: none, bearer, basic or header; the secret is named, read only when sending."""
+
+    kind: str = "none"
+    secret_env: str = ""
+    username: str = ""
+    header: str = ""
 
 
 def _dig(data: Any, path: str) -> Any:
@@ -27,36 +52,31 @@ def _dig(data: Any, path: str) -> Any:
     return data
 
 
-class GenericRestAdapter:
-    def __init__(self, system: ExternalSystem) -> None:
-        self.system = system
-        self.base_url = system.base_url.rstrip("/")
-        self.endpoints = {e.entity_type: e for e in system.endpoints.all()}
+class GenericRestClient:
+    def __init__(self, *, name: str, base_url: str, auth: RestAuth, endpoints: dict[str, Endpoint]) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.endpoints = endpoints
 
-    def handles(self, entity_type: str) -> bool:
-        """Policies and ticket definitions always (a missing endpoint is a visible dead letter);
-        events only where staff described an endpoint for them."""
-        return entity_type != EntityType.EVENT or entity_type in self.endpoints
-
-    def _endpoint(self, entity_type: str) -> ExternalEndpoint:
+    def _endpoint(self, entity_type: str) -> Endpoint:
         try:
             return self.endpoints[entity_type]
         except KeyError:
-            raise ExternalError(f"{self.system} has no endpoints for {entity_type}", permanent=True) from None
+            raise ExternalError(f"{self.name} has no endpoints for {entity_type}", permanent=True) from None
 
     def _headers(self) -> dict[str, str]:
-        system = self.system
         headers = {"Accept": "application/json"}
-        if system.auth_type == ExternalSystem.AuthType.NONE:
+        if self.auth.kind == "none":
             return headers
-        secret = secret_read(system.auth_secret_env, prefix="EXTERNAL_")
-        if system.auth_type == ExternalSystem.AuthType.BEARER:
+        secret = secret_read(self.auth.secret_env, prefix="EXTERNAL_")
+        if self.auth.kind == "bearer":
             headers["Authorization"] = f"Bearer {secret}"
-        elif system.auth_type == ExternalSystem.AuthType.BASIC:
-            token = base64.b64encode(f"{system.auth_username}:{secret}".encode()).decode()
+        elif self.auth.kind == "basic":
+            token = base64.b64encode(f"{self.auth.username}:{secret}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         else:
-            headers[system.auth_header or "X-Api-Key"] = secret
+            headers[self.auth.header or "X-Api-Key"] = secret
         return headers
 
     def _url(self, template: str, external_id: str | None = None) -> str:
@@ -66,7 +86,7 @@ class GenericRestAdapter:
         ``str.format``-style substitution or another host."""
         problem = endpoint_path_check(template, takes_id=external_id is not None)
         if problem:
-            raise ExternalError(f"{self.system}: endpoint path {template!r}: {problem}", permanent=True)
+            raise ExternalError(f"{self.name}: endpoint path {template!r}: {problem}", permanent=True)
         path = (
             template.replace(EXTERNAL_ID, quote(external_id, safe=""))
             if external_id is not None
@@ -75,13 +95,7 @@ class GenericRestAdapter:
         return self.base_url + "/" + path.lstrip("/")
 
     def create(
-        self,
-        http: RecordedHttp,
-        *,
-        entity_type: str,
-        payload: dict[str, Any],
-        idempotency_key: str,
-        context: PushContext | None = None,
+        self, http: RecordedHttp, *, entity_type: str, payload: dict[str, Any], idempotency_key: str
     ) -> str:
         endpoint = self._endpoint(entity_type)
         # A target that honours Idempotency-Key never creates twice, even when a worker dies
@@ -109,21 +123,13 @@ class GenericRestAdapter:
         )
 
     def update(
-        self,
-        http: RecordedHttp,
-        *,
-        entity_type: str,
-        external_id: str,
-        payload: dict[str, Any],
-        context: PushContext | None = None,
+        self, http: RecordedHttp, *, entity_type: str, external_id: str, payload: dict[str, Any]
     ) -> None:
         endpoint = self._endpoint(entity_type)
         url = self._url(endpoint.update_path, external_id)
         http.request("update", endpoint.update_method, url, json_body=payload, headers=self._headers())
 
-    def delete(
-        self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
-    ) -> None:
+    def delete(self, http: RecordedHttp, *, entity_type: str, external_id: str) -> None:
         endpoint = self._endpoint(entity_type)
         url = self._url(endpoint.delete_path, external_id)
         response = http.request(

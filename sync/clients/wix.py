@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # A peer that asks for a longer pause than this is treated as down rather than waited on.
 MAX_RETRY_AFTER = 120.0
+# In a worker (fail-fast), no single wait is longer than this and calls retry at most twice:
+# a longer wait is handed to the job engine, which keeps it in the row's not_before.
+FAIL_FAST_WAIT = 2.0
+FAIL_FAST_RETRIES = 2
 # Refresh an OAuth token this long before Wix says it expires, so a call never carries a dying one.
 TOKEN_EXPIRY_MARGIN = 300
 # A safety stop against a server that pages forever (repeating cursors, wrong totals).
@@ -55,13 +59,22 @@ PATH_FAMILIES: dict[str, dict[str, str]] = {
 
 
 class WixError(Exception):
-    """Anything that went wrong talking to Wix. ``code`` is Wix's application error code."""
+    """Anything that went wrong talking to Wix. ``code`` is Wix's application error code;
+    ``retry_after`` the pause (seconds) Wix asked for, when it asked for one."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         parts = [f"HTTP {self.status}" if self.status else None, self.code, self.message]
@@ -197,6 +210,7 @@ class WixClient:
         backoff_base: float | None = None,
         backoff_cap: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        fail_fast: bool = False,
     ) -> None:
         if path_family not in PATH_FAMILIES:
             raise ValueError(f"Unknown Wix path family {path_family!r}; use one of {sorted(PATH_FAMILIES)}.")
@@ -213,6 +227,12 @@ class WixClient:
         self.backoff_base = settings.WIX_BACKOFF_BASE if backoff_base is None else backoff_base
         self.backoff_cap = settings.WIX_BACKOFF_CAP if backoff_cap is None else backoff_cap
         self.sleep = sleep
+        # The longest pause this client sleeps through; a longer one raises with retry_after.
+        self.max_wait = MAX_RETRY_AFTER
+        if fail_fast:
+            self.max_retries = min(self.max_retries, FAIL_FAST_RETRIES)
+            self.backoff_cap = min(self.backoff_cap, FAIL_FAST_WAIT)
+            self.max_wait = FAIL_FAST_WAIT
 
     # --- Events V3 -------------------------------------------------------------------
     def query_events(self, *, include_drafts: bool = False) -> Iterator[dict[str, Any]]:
@@ -415,7 +435,8 @@ class WixClient:
                     raise error
                 last_error = error
                 delay = retry_after_seconds(response)
-                if delay is not None and delay > MAX_RETRY_AFTER:
+                error.retry_after = delay
+                if delay is not None and delay > self.max_wait:
                     raise error
             if attempt == self.max_retries:
                 break

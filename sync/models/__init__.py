@@ -1,4 +1,4 @@
-from sync.models.backfill import BackfillRun, ReconciliationRun
+from sync.models.backfill import BackfillRun, BackfillStep, ReconciliationRun
 from sync.models.external import (
     DriftAction,
     EntityType,
@@ -16,6 +16,7 @@ from sync.models.webhooks import WebhookDelivery
 
 __all__ = [
     "BackfillRun",
+    "BackfillStep",
     "DriftAction",
     "EntityType",
     "Event",

@@ -6,20 +6,15 @@ the token or password.
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from portal.models import TimestampedModel
+from portal.models import Job, TimestampedModel
 from portal.secrets import SecretName
-
-
-class EntityType(models.TextChoices):
-    POLICY = "policy", "Policy"
-    TICKET_DEFINITION = "ticket_definition", "Ticket definition"
-    EVENT = "event", "Event"
+from sync.domain.endpoints import endpoint_path_check
+from sync.domain.entity_types import EntityType
+from sync.domain.mapping import Transform, mapping_validate, spec_of
 
 
 class DriftAction(models.TextChoices):
@@ -98,24 +93,6 @@ class ExternalSystem(TimestampedModel):
                 raise ValidationError(errors)
 
 
-EXTERNAL_ID = "{external_id}"
-# What a path may hold besides the placeholder: RFC 3986 path and query characters. No
-# braces (str.format would reach into attributes: {external_id.__class__.__mro__}), no
-# whitespace, no "//" that could start another host.
-_PATH_RE = re.compile(r"^[A-Za-z0-9\-._~/%:@!$&'()*+,;=?]*$")
-
-
-def endpoint_path_check(path: str, *, takes_id: bool) -> str | None:
-    """What is wrong with an endpoint path, or None. ``{external_id}`` only where an id exists."""
-    rest = path.replace(EXTERNAL_ID, "") if takes_id else path
-    if "{" in rest or "}" in rest:
-        allowed = f"Only {EXTERNAL_ID} may be used" if takes_id else "A create path takes no placeholder"
-        return f"{allowed}; it is replaced by the record's id, URL-quoted."
-    if not _PATH_RE.match(rest) or "//" in rest or "://" in rest:
-        return "Use a path relative to the base URL (letters, digits and URL punctuation, no spaces)."
-    return None
-
-
 class ExternalEndpoint(TimestampedModel):
     """Where one entity type is created, updated and deleted on a generic REST system.
 
@@ -162,16 +139,7 @@ class ExternalEndpoint(TimestampedModel):
 class FieldMapping(TimestampedModel):
     """One Wix field path mapped, through a transform, to a field of the external payload."""
 
-    class Transform(models.TextChoices):
-        TEXT = "text", "Text"
-        INTEGER = "integer", "Integer"
-        DECIMAL = "decimal", "Decimal (from Wix's money string)"
-        DATETIME = "datetime", "ISO date-time (UTC)"
-        BOOLEAN = "boolean", "Boolean"
-        ENUM_MAP = "enum_map", "Enum map"
-        TEMPLATE = "template", "Template"
-        CONSTANT = "constant", "Constant"
-        HTML_TO_MARKDOWN = "html_to_markdown", "HTML to Markdown"
+    Transform = Transform
 
     system = models.ForeignKey(ExternalSystem, on_delete=models.CASCADE, related_name="mappings")
     entity_type = models.CharField(max_length=32, choices=EntityType.choices)
@@ -208,9 +176,7 @@ class FieldMapping(TimestampedModel):
         return f"{self.source_path or self.get_transform_display()} → {self.target_field}"
 
     def clean(self) -> None:
-        from sync.services.mapping import MappingSpec, mapping_validate
-
-        mapping_validate(entity_type=self.entity_type, spec=MappingSpec.of(self))
+        mapping_validate(entity_type=self.entity_type, spec=spec_of(self))
 
 
 class ExternalLink(TimestampedModel):
@@ -269,8 +235,8 @@ class LinkRepair(TimestampedModel):
         return f"{self.link}: {self.old_external_id} → {self.new_external_id}"
 
 
-class OutboundWork(TimestampedModel):
-    """One unit of outbound work: bring one entity up to date in one system.
+class OutboundWork(Job):
+    """One unit of outbound work: bring one entity up to date in one system (a job).
 
     The row exists before any request goes out. At most one pending and one in-flight
     row per entity and system (the constraints below): a second change while one is
@@ -282,6 +248,9 @@ class OutboundWork(TimestampedModel):
         IN_FLIGHT = "in_flight", "In flight"
         DONE = "done", "Done"
         DEAD = "dead", "Dead letter"
+
+    WAITING, CLAIMED, DEAD = Status.PENDING, Status.IN_FLIGHT, Status.DEAD
+    RETRYABLE = (Status.PENDING,)  # staff may hurry a row waiting for its next retry
 
     class Trigger(models.TextChoices):
         BACKFILL = "backfill", "Backfill"
@@ -297,10 +266,6 @@ class OutboundWork(TimestampedModel):
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     outcome = models.CharField(max_length=16, blank=True, help_text="created, updated, deleted, unchanged, …")
-    attempts = models.PositiveIntegerField(default=0)
-    not_before = models.DateTimeField(null=True, blank=True)
-    in_flight_since = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
     # Machine-readable facts of the last error that the admin offers fixes for
     # (pretix: the slug another event already has).
     error_details = models.JSONField(default=dict, blank=True)

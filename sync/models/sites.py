@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from portal.models import TimestampedModel
-from portal.secrets import SecretName, secret_read
+from portal.secrets import SecretName
 
 
 class WixSite(TimestampedModel):
@@ -86,25 +83,3 @@ class WixSite(TimestampedModel):
             missing = [f for f in ("app_id", "app_secret_env", "instance_id") if not getattr(self, f)]
             if missing:
                 raise ValidationError({f: "Required for app OAuth." for f in missing})
-
-    def wix_client(self, **overrides):  # type: ignore[no-untyped-def]
-        """A client for this site; secrets are read from the environment only now."""
-        from sync.clients.wix import WixAuth, WixClient
-
-        if self.auth_method == self.AuthMethod.API_KEY:
-            auth = WixAuth(api_key=secret_read(self.api_key_env, prefix="WIX_"))
-        else:
-            auth = WixAuth(
-                app_id=self.app_id,
-                app_secret=secret_read(self.app_secret_env, prefix="WIX_"),
-                instance_id=self.instance_id,
-            )
-        options: dict[str, Any] = {
-            "site_id": self.site_id,
-            "auth": auth,
-            "base_url": self.api_base_url or settings.WIX_API_BASE_URL,
-            "path_family": self.path_family,
-            "paging": self.paging,
-        }
-        options.update(overrides)
-        return WixClient(**options)

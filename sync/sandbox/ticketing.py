@@ -19,10 +19,11 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from sync.domain.mapping import MappingRow
 from sync.models import EntityType, ExternalEndpoint, ExternalSystem
 from sync.sandbox.models import SandboxTicketingRecord
 from sync.sandbox.services import fault_take
-from sync.services.mapping import MappingRow, mappings_seed
+from sync.services.mapping import mappings_seed
 
 TOKEN_ENV = "EXTERNAL_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 

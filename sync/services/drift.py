@@ -12,8 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from sync.clients.base import CallRecord, ExternalError, RecordedHttp
-from sync.clients.pretix.drift import drift_read
+from sync.clients.base import CallList, ExternalError, RecordedHttp
 from sync.models import (
     DriftAction,
     EntityType,
@@ -25,14 +24,6 @@ from sync.models import (
     WixSite,
 )
 from sync.services.push import PushCache, push_enqueue
-
-# Systems whose records can be read back. A generic REST target describes no read endpoint.
-READERS: dict[str, Any] = {ExternalSystem.Kind.PRETIX: drift_read}
-
-
-class _Discard:
-    def finished(self, record: CallRecord) -> None:
-        pass
 
 
 def _event_links(system: ExternalSystem, site: WixSite, event_wix_id: str) -> list[ExternalLink]:
@@ -63,14 +54,14 @@ def drift_check_event(
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for system in systems:
-        reader = READERS.get(system.kind)
-        links = _event_links(system, site, event_wix_id) if reader is not None else []
-        if reader is None or not links:
+        adapter = cache.adapter(system)
+        links = _event_links(system, site, event_wix_id) if adapter.reads_back else []
+        if not links:
             continue
-        http = RecordedHttp(_Discard(), timeout=system.timeout)
+        http = RecordedHttp(CallList(), timeout=system.timeout)
         try:
-            reports = reader(
-                cache.adapter(system), http, [(k.entity_type, k.external_id, k.last_payload) for k in links]
+            reports = adapter.read_back(
+                http, [(k.entity_type, k.external_id, k.last_payload or {}) for k in links]
             )
         except Exception as exc:  # a secret missing, pretix down: say so, check the rest
             errors.append({"event": event_wix_id, "error": f"{system}: drift not read: {exc}"})

@@ -7,11 +7,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from sync.clients.base import CallRecord, ExternalError, RecordedHttp
-from sync.clients.pretix import PRETIX_DEFAULT_MAPPINGS, PretixAdapter
-from sync.clients.pretix.adapter import SLUG_TAKEN
-from sync.clients.pretix.planning import SLUG_MAX
+from sync.clients.base import CallList, ExternalError, RecordedHttp
+from sync.clients.pretix import ConnectionCheck, pretix_connection_check
+from sync.clients.pretix.client import SLUG_TAKEN, PretixClient
+from sync.clients.pretix.protocol import SLUG_MAX
 from sync.models import EntityType, ExternalLink, ExternalSystem, LinkRepair, OutboundWork
+from sync.services.adapters.pretix import PRETIX_DEFAULT_MAPPINGS, pretix_config
 from sync.services.mapping import mappings_seed
 from sync.services.push import calls_store, push_decide, work_retry
 
@@ -40,17 +41,14 @@ def pretix_system_ensure(
     return system
 
 
+def pretix_connection_test(system: ExternalSystem) -> list[ConnectionCheck]:
+    """Check the token, the organizer and each permission the sync needs, changing nothing."""
+    return pretix_connection_check(pretix_config(system), timeout=system.timeout)
+
+
 # --- a slug another pretix event already has --------------------------------------------
 class SlugFixError(ValueError):
     """The fix cannot be made (said to staff; nothing was changed in the portal)."""
-
-
-class _Calls:
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-
-    def finished(self, record: CallRecord) -> None:
-        self.records.append(record)
 
 
 def slug_conflict_of(work: OutboundWork) -> dict[str, Any] | None:
@@ -101,12 +99,12 @@ def _link_made(
     return link
 
 
-def _retry_event_work(work: OutboundWork, wix_id: str) -> int:
+def _retry_event_work(work: OutboundWork, wix_id: str, user: Any) -> int:
     """Push again everything that died of this event's slug (the event, its tickets and policies)."""
     dead = OutboundWork.objects.filter(
         system=work.system, status=OutboundWork.Status.DEAD, error_details__wix_event_id=wix_id
     ).values_list("pk", flat=True)
-    return work_retry(work_ids=sorted({work.pk, *dead}))
+    return work_retry(work_ids=sorted({work.pk, *dead}), by=user, reason="staff fixed the pretix slug")
 
 
 def pretix_event_adopt(*, work: OutboundWork, reason: str, user: Any) -> ExternalLink:
@@ -115,10 +113,10 @@ def pretix_event_adopt(*, work: OutboundWork, reason: str, user: Any) -> Externa
     details, wix_id = _conflict(work)
     if not details.get("pretix_event"):
         raise SlugFixError(f"No pretix event has slug {details['slug']!r}: choose another slug.")
-    adapter = PretixAdapter(work.system)
-    calls = _Calls()
+    client = PretixClient(pretix_config(work.system))
+    calls = CallList()
     try:
-        event = adapter.event_adopt(
+        event = client.event_adopt(
             RecordedHttp(calls, timeout=work.system.timeout), slug=details["slug"], wix_id=wix_id
         )
     except ExternalError as exc:
@@ -134,7 +132,7 @@ def pretix_event_adopt(*, work: OutboundWork, reason: str, user: Any) -> Externa
         f"{wix_id} whose slug it had. {reason}".strip(),
         user=user,
     )
-    _retry_event_work(work, wix_id)
+    _retry_event_work(work, wix_id, user)
     return link
 
 
@@ -150,14 +148,14 @@ def pretix_event_slug_use(*, work: OutboundWork, slug: str, reason: str, user: A
     decision = push_decide(system=work.system, site=work.site, entity_type=EntityType.EVENT, wix_id=wix_id)
     if decision.payload is None:
         raise SlugFixError(f"Wix event {wix_id} is not mirrored, or deleted: nothing to make in pretix.")
-    adapter = PretixAdapter(work.system)
-    calls = _Calls()
+    client = PretixClient(pretix_config(work.system))
+    calls = CallList()
     try:
-        event = adapter.event_create(
+        event = client.event_create(
             RecordedHttp(calls, timeout=work.system.timeout),
             wix_id=wix_id,
             payload={**decision.payload, "slug": slug},
-            create_only=decision.context.facts.get("create_only") or {},
+            create_only=decision.context.create_only,
         )
     except ExternalError as exc:
         raise SlugFixError(str(exc)) from exc
@@ -171,5 +169,5 @@ def pretix_event_slug_use(*, work: OutboundWork, slug: str, reason: str, user: A
         f"{reason}".strip(),
         user=user,
     )
-    _retry_event_work(work, wix_id)
+    _retry_event_work(work, wix_id, user)
     return link

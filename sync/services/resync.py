@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from portal.queue import enqueue
 from sync.clients.base import ExternalError
-from sync.clients.wix import WixError, WixNotFound
+from sync.domain.mapping import MappingError
 from sync.models import (
     EntityType,
     Event,
@@ -22,21 +20,8 @@ from sync.models import (
     LinkRepair,
     OutboundWork,
     Policy,
-    ReconciliationRun,
     TicketDefinition,
     WixSite,
-)
-from sync.services.drift import drift_check_event
-from sync.services.mapping import MappingError
-from sync.services.mirrors import (
-    MirrorDataError,
-    UpsertOutcome,
-    event_delete_from_wix,
-    event_upsert_from_wix,
-    policy_delete_from_wix,
-    policy_upsert_from_wix,
-    ticket_definition_delete_from_wix,
-    ticket_definition_upsert_from_wix,
 )
 from sync.services.push import PushCache, PushDecision, push_decide, push_enqueue, system_handles
 
@@ -149,7 +134,7 @@ def _sent(decision: PushDecision) -> dict[str, Any] | None:
     if not decision.calls or decision.payload is None:
         return None
     if decision.action == "create":
-        return {**decision.payload, **decision.context.facts.get("create_only", {})}
+        return {**decision.payload, **decision.context.create_only}
     return decision.payload
 
 
@@ -174,95 +159,3 @@ def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: 
         locked.full_clean()
         locked.save()
     return repair
-
-
-# --- reconciliation ---------------------------------------------------------------------
-_RECONCILE = {
-    EntityType.POLICY: (Policy, policy_upsert_from_wix, policy_delete_from_wix, "query_policies"),
-    EntityType.TICKET_DEFINITION: (
-        TicketDefinition,
-        ticket_definition_upsert_from_wix,
-        ticket_definition_delete_from_wix,
-        "query_ticket_definitions",
-    ),
-}
-
-
-def reconcile_start(*, site: WixSite) -> ReconciliationRun:
-    run = ReconciliationRun.objects.create(site=site)
-    enqueue("sync.tasks.reconcile_site_task", run.pk)
-    return run
-
-
-def reconcile_site(*, site: WixSite, run: ReconciliationRun | None = None) -> ReconciliationRun:
-    """Compare Wix with the mirrors, event by event; heal what webhooks missed, and push it."""
-    run = run or ReconciliationRun.objects.create(site=site)
-    run.status, run.started_at = ReconciliationRun.Status.RUNNING, timezone.now()
-    run.save(update_fields=["status", "started_at", "updated_at"])
-    healed: list[dict[str, str]] = []
-    errors: list[dict[str, str]] = []
-    drift: list[dict[str, Any]] = []
-    try:
-        client = site.wix_client()
-        for event in Event.objects.filter(site=site, deleted_at__isnull=True):
-            try:
-                healed += _reconcile_event(client, site, event)
-            except (WixError, MirrorDataError) as exc:
-                errors.append({"event": event.wix_id, "error": str(exc)})
-            # The other side: what staff changed by hand in the ticketing systems.
-            rows, drift_errors = drift_check_event(site=site, event_wix_id=event.wix_id)
-            drift += rows
-            errors += drift_errors
-    except Exception as exc:
-        log.exception("Reconciliation of %s failed", site)
-        errors.append({"event": "", "error": f"{exc.__class__.__name__}: {exc}"})
-    run.healed, run.errors, run.drift, run.finished_at = healed, errors, drift, timezone.now()
-    run.status = ReconciliationRun.Status.FAILED if errors else ReconciliationRun.Status.SUCCEEDED
-    run.save(update_fields=["healed", "errors", "drift", "finished_at", "status", "updated_at"])
-    return run
-
-
-def _reconcile_event(client: Any, site: WixSite, event: Event) -> list[dict[str, str]]:
-    healed: list[dict[str, str]] = []
-    try:
-        result = event_upsert_from_wix(site=site, data=client.get_event(event.wix_id))
-        outcome = "missed updated" if result.outcome == UpsertOutcome.UPDATED else ""
-    except WixNotFound:
-        event_delete_from_wix(site=site, wix_id=event.wix_id)
-        outcome = "missed deletion"
-    if outcome:
-        # The event itself goes to systems that keep events (pretix); its children follow below.
-        healed.append({"entity_type": EntityType.EVENT, "wix_id": event.wix_id, "healed": outcome})
-        push_enqueue(
-            site=site,
-            entity_type=EntityType.EVENT,
-            wix_ids=[event.wix_id],
-            trigger=OutboundWork.Trigger.RECONCILE,
-        )
-    if outcome == "missed deletion":
-        return healed  # Wix has no children of a deleted event to compare with
-    for entity_type, (model, upsert, delete, query) in _RECONCILE.items():
-        seen: set[str] = set()
-        changed: list[str] = []
-        for data in getattr(client, query)(event.wix_id):
-            seen.add(data["id"])
-            outcome = upsert(site=site, data=data).outcome
-            if outcome in (UpsertOutcome.CREATED, UpsertOutcome.UPDATED):
-                changed.append(data["id"])
-                healed.append(
-                    {"entity_type": entity_type, "wix_id": data["id"], "healed": f"missed {outcome}"}
-                )
-        gone = (
-            model.objects.filter(site=site, event_wix_id=event.wix_id, deleted_at__isnull=True)
-            .exclude(wix_id__in=seen)
-            .values_list("wix_id", flat=True)
-        )
-        for wix_id in list(gone):
-            delete(site=site, wix_id=wix_id, event_wix_id=event.wix_id)
-            changed.append(wix_id)
-            healed.append({"entity_type": entity_type, "wix_id": wix_id, "healed": "missed deletion"})
-        if changed:
-            push_enqueue(
-                site=site, entity_type=entity_type, wix_ids=changed, trigger=OutboundWork.Trigger.RECONCILE
-            )
-    return healed

@@ -1,7 +1,8 @@
 """pretix: Wix events, ticket definitions and policies as pretix events, items and confirm texts.
 
-What maps to what (the default field mappings are in ``PRETIX_DEFAULT_MAPPINGS``; staff change
-them in the admin, and the payload keys are pretix's own API fields):
+What maps to what (the default field mappings are ``PRETIX_DEFAULT_MAPPINGS`` in
+``sync.services.adapters.pretix``; staff change them in the admin, and the payload keys are
+pretix's own API fields):
 
 - a Wix event → a pretix event; the adapter always adds ``meta_data.wix_event_id``.
 - a ticket definition → an item, plus keys the adapter expands: ``variations[*]`` (one
@@ -22,15 +23,15 @@ organizer level. A record deleted by hand is recreated, and the push records the
 a LinkRepair row saying why.
 """
 
-from sync.clients.pretix.adapter import ItemRef, PretixAdapter
+from sync.clients.pretix.client import ItemRef, PretixClient, PretixConfig
 from sync.clients.pretix.connection import ConnectionCheck, pretix_connection_check
-from sync.clients.pretix.planning import PRETIX_DEFAULT_MAPPINGS, pretix_slug
+from sync.clients.pretix.protocol import pretix_slug
 
 __all__ = [
-    "PRETIX_DEFAULT_MAPPINGS",
     "ConnectionCheck",
     "ItemRef",
-    "PretixAdapter",
+    "PretixClient",
+    "PretixConfig",
     "pretix_connection_check",
     "pretix_slug",
 ]

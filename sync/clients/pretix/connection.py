@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sync.clients.base import RecordedHttp
-from sync.clients.pretix.adapter import PretixAdapter
-from sync.clients.pretix.planning import EVENT_META
-from sync.models import ExternalSystem
+from sync.clients.base import CallList, RecordedHttp
+from sync.clients.pretix.client import PretixClient, PretixConfig
+from sync.clients.pretix.protocol import EVENT_META
 
 
 @dataclass(frozen=True)
@@ -18,19 +17,14 @@ class ConnectionCheck:
     detail: str
 
 
-class _Discard:
-    def finished(self, record: Any) -> None:
-        pass
-
-
-def pretix_connection_check(system: ExternalSystem) -> list[ConnectionCheck]:
+def pretix_connection_check(config: PretixConfig, *, timeout: float) -> list[ConnectionCheck]:
     """Check the token, the organizer and each permission the sync needs, changing nothing.
 
     A permission is probed with an empty create (or settings change): pretix checks the
     permission first and answers 403 without it, and 400 (nothing made) with it.
     """
-    adapter = PretixAdapter(system)
-    http = RecordedHttp(_Discard(), timeout=system.timeout)
+    adapter = PretixClient(config)
+    http = RecordedHttp(CallList(), timeout=timeout)
     checks: list[ConnectionCheck] = []
 
     def status(method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -55,9 +49,9 @@ def pretix_connection_check(system: ExternalSystem) -> list[ConnectionCheck]:
         return [ConnectionCheck("API token", False, "pretix rejected the token (401).")]
     if code != 200:
         return [
-            ConnectionCheck("Organizer", False, f"No access to organizer {system.organizer!r} (HTTP {code}).")
+            ConnectionCheck("Organizer", False, f"No access to organizer {config.organizer!r} (HTTP {code}).")
         ]
-    checks.append(ConnectionCheck("API token and organizer", True, f"Organizer {system.organizer!r}."))
+    checks.append(ConnectionCheck("API token and organizer", True, f"Organizer {config.organizer!r}."))
 
     def probe(label: str, method: str, path: str, where: str = "") -> ConnectionCheck:
         """An empty write: 403 without the permission, 400 (nothing made) or 200 with it."""

@@ -14,9 +14,9 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from sync.clients.base import ExternalError, RecordedHttp
-from sync.clients.pretix.adapter import ItemRef, PretixAdapter
-from sync.clients.pretix.planning import OPTION_META
-from sync.models import EntityType
+from sync.clients.pretix.client import ItemRef, PretixClient
+from sync.clients.pretix.protocol import OPTION_META
+from sync.domain.entity_types import EntityType
 
 GONE = "(record)"  # the drift key of a record deleted by hand
 Drift = dict[str, dict[str, Any]]  # field path → {"pushed": …, "found": …}
@@ -59,7 +59,7 @@ class DriftReader:
     """Reads linked records back from pretix, one drift report per link. Each event's settings
     (its confirm texts, shared by its policies) are read once."""
 
-    def __init__(self, adapter: PretixAdapter, http: RecordedHttp) -> None:
+    def __init__(self, adapter: PretixClient, http: RecordedHttp) -> None:
         self.adapter = adapter
         self.http = http
         self._settings: dict[str, Any] = {}
@@ -112,7 +112,7 @@ def _gone(external_id: str) -> Drift:
 
 
 def drift_read(
-    adapter: PretixAdapter, http: RecordedHttp, links: list[tuple[str, str, dict[str, Any]]]
+    adapter: PretixClient, http: RecordedHttp, links: list[tuple[str, str, dict[str, Any]]]
 ) -> list[Drift | ExternalError]:
     """One report (or the error reading it) per (entity type, external id, last payload)."""
     reader = DriftReader(adapter, http)

@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sync.clients.pretix import pretix_connection_check
-from sync.services.pretix import pretix_system_ensure
+from sync.services.pretix import pretix_connection_test, pretix_system_ensure
 
 
 class Command(BaseCommand):
@@ -34,7 +33,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"{system}: {system.mappings.count()} mappings")
         failed = False
-        for check in pretix_connection_check(system):
+        for check in pretix_connection_test(system):
             mark = {True: "ok", False: "MISSING", None: "later"}[check.ok]
             self.stdout.write(f"  [{mark}] {check.label}: {check.detail}")
             failed |= check.ok is False

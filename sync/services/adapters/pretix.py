@@ -1,17 +1,31 @@
-"""pretix, database phase: what each push sends, built from the mirrors and links.
+"""pretix as the push path sees it: the database phase (what each push sends, built from the
+mirrors and links) and the adapter joining it to the HTTP client.
 
-Runs before any request (see ``PlanningAdapter`` in sync.clients.base): the payload it returns
-is what is hashed and sent; the facts (the event's slug or how to make it, the sibling
-policies) go with it to the sending phase, which touches no database.
+The plan runs before any request: the payload it returns is what is hashed and sent; the
+facts (the event's slug or how to make it, the sibling policies) go with it to the sending
+phase (``sync.clients.pretix.client``), which touches no database.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync.clients.base import ExternalError, PayloadOf, PushContext, TargetsOf
+from sync.clients.base import ExternalError, PushContext, RecordedHttp
+from sync.clients.pretix.client import PretixClient, PretixConfig
+from sync.clients.pretix.drift import drift_read
+from sync.clients.pretix.protocol import (
+    EVENT_META,
+    ITEM_META,
+    OPTION_META,
+    PRICE_MAX,
+    QUOTA_SIZE_MAX,
+    TEXT_LIMITS,
+    first_text,
+    limits_apply,
+    pretix_slug,
+)
+from sync.domain.mapping import MappingRow, payload_hash
 from sync.models import (
     EntityType,
     Event,
@@ -21,12 +35,8 @@ from sync.models import (
     Policy,
     TicketDefinition,
 )
-from sync.services.mapping import MappingRow, payload_hash
+from sync.services.adapters.base import PayloadOf, TargetsOf, TicketingAdapter
 
-EVENT_META = "wix_event_id"
-ITEM_META = "wix_ticket_definition_id"
-OPTION_META = "wix_option_id"
-SLUG_MAX = 50
 POLICY_TEMPLATE = "<p><strong>{name}</strong></p>{body}"
 # Item fields cleared (sent as null) when the mapping fills them but Wix no longer has a value.
 NULLABLE = {
@@ -36,21 +46,6 @@ NULLABLE = {
 # Event fields pretix takes once, at creation: never part of an update (or of its hash), so
 # that no later edit can flip an event with orders to another currency.
 CREATE_ONLY = ("currency", "has_subevents")
-# pretix's field limits (pretix 2026.8, pretix/base/models/event.py and items.py). Names are
-# I18nCharFields: pretix's API does not check their max_length, its control panel forms do,
-# so an over-long name would leave staff unable to save the event or item in pretix. A
-# quota's name is a CharField: the API refuses it (400). Texts are cut with an ellipsis.
-TEXT_LIMITS: dict[str, dict[str, int]] = {
-    EntityType.EVENT: {"name": 200, "location": 200},  # Event.name, Event.location
-    EntityType.TICKET_DEFINITION: {
-        "name": 255,  # Item.name
-        "variations[*].value": 255,  # ItemVariation.value
-        "quota.name": 200,  # Quota.name
-    },
-}
-PRICE_MAX = Decimal("99999999999.99")  # Item/ItemVariation.default_price: max_digits=13, decimal_places=2
-QUOTA_SIZE_MAX = 2_147_483_647  # Quota.size: a PositiveIntegerField
-
 # (source, target, transform, argument, required): what a new pretix system starts with.
 PRETIX_DEFAULT_MAPPINGS: dict[str, list[MappingRow]] = {
     EntityType.EVENT: [
@@ -87,42 +82,6 @@ PRETIX_DEFAULT_MAPPINGS: dict[str, list[MappingRow]] = {
 }
 
 
-def pretix_slug(value: Any, fallback: str) -> str:
-    """pretix slugs: letters, digits, dots and dashes, starting with a letter or digit."""
-    slug = re.sub(r"[^a-z0-9.-]+", "-", str(value or "").lower()).strip("-.")[:SLUG_MAX].rstrip("-.")
-    return slug or f"wix-{fallback[:8]}".lower()
-
-
-def _first_text(value: Any) -> str:
-    if isinstance(value, dict):
-        return next((str(v) for v in value.values() if v), "")
-    return str(value or "")
-
-
-def _cut(value: Any, limit: int) -> Any:
-    """A text (or each language of a pretix language map) cut to ``limit`` characters."""
-    if isinstance(value, dict):
-        return {key: _cut(text, limit) for key, text in value.items()}
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 1].rstrip() + "…"
-    return value
-
-
-def limits_apply(body: dict[str, Any], limits: dict[str, int]) -> None:
-    """Cut the texts of ``body`` named in ``limits`` (``a.b``, ``list[*].field``) in place."""
-    for path, limit in limits.items():
-        head, _, field = path.partition(".")
-        if head.endswith("[*]"):
-            for item in body.get(head[:-3]) or []:
-                if isinstance(item, dict) and field in item:
-                    item[field] = _cut(item[field], limit)
-        elif field:
-            if isinstance(body.get(head), dict) and field in body[head]:
-                body[head][field] = _cut(body[head][field], limit)
-        elif head in body:
-            body[head] = _cut(body[head], limit)
-
-
 def ticket_currencies(raw: dict[str, Any]) -> set[str]:
     """The currencies a Wix ticket definition is priced in (fixed, guest and option prices)."""
     method = raw.get("pricingMethod") or {}
@@ -133,6 +92,8 @@ def ticket_currencies(raw: dict[str, Any]) -> set[str]:
 
 
 class PretixPlanner:
+    """The database phase of a push to pretix."""
+
     def __init__(self, system: ExternalSystem) -> None:
         self.system = system
 
@@ -153,9 +114,7 @@ class PretixPlanner:
             assert isinstance(mirror, Event)
             if payload is None:
                 return None, context
-            planned, context.facts["create_only"] = self._event_payload(
-                mirror, payload, targets_of(entity_type)
-            )
+            planned, context.create_only = self._event_payload(mirror, payload, targets_of(entity_type))
             return planned, context
         event_wix_id = mirror.raw.get("eventId") or getattr(mirror, "event_wix_id", "")
         context.facts["event"] = self._event_facts(mirror.site_id, event_wix_id, payload_of, targets_of)
@@ -263,8 +222,8 @@ class PretixPlanner:
             .order_by("wix_created_date", "pk")
         )
         texts = [payload_of(EntityType.POLICY, p).get("text") for p in siblings]
-        context.facts["recheck"] = [p.wix_id for p in siblings]
-        context.facts["shared_link_ids"] = list(
+        context.recheck = [p.wix_id for p in siblings]
+        context.sent_together = list(
             ExternalLink.objects.filter(
                 system=self.system, entity_type=EntityType.POLICY, wix_id__in=[p.wix_id for p in siblings]
             ).values_list("pk", flat=True)
@@ -298,7 +257,7 @@ class PretixPlanner:
             prices = [Decimal(str(v["default_price"])) for v in variations if v.get("default_price")]
             body["default_price"] = str(min(prices)) if prices else "0.00"
         quota: dict[str, Any] = body["quota"] if isinstance(body.get("quota"), dict) else {}
-        body["quota"] = {"name": quota.get("name") or _first_text(body.get("name")) or td.wix_id, **quota}
+        body["quota"] = {"name": quota.get("name") or first_text(body.get("name")) or td.wix_id, **quota}
         body["quota"].setdefault("size", None)  # no Wix limit: unlimited
         limits_apply(body, TEXT_LIMITS[EntityType.TICKET_DEFINITION])
         _numbers_check(td, body)
@@ -329,3 +288,76 @@ def _numbers_check(td: MirrorModel, body: dict[str, Any]) -> None:
             f"(0 to {QUOTA_SIZE_MAX}, or none for unlimited)",
             permanent=True,
         )
+
+
+def pretix_config(system: ExternalSystem) -> PretixConfig:
+    return PretixConfig(
+        base_url=system.base_url, organizer=system.organizer, token_env=system.auth_secret_env
+    )
+
+
+class PretixAdapter(TicketingAdapter):
+    """pretix: the planner reads the database, the client makes the calls."""
+
+    reads_back = True
+
+    def __init__(self, system: ExternalSystem) -> None:
+        super().__init__(system)
+        self.planner = PretixPlanner(system)
+        self.client = PretixClient(pretix_config(system))
+
+    def handles(self, entity_type: str) -> bool:
+        return self.planner.handles(entity_type)
+
+    def plan(
+        self,
+        *,
+        entity_type: str,
+        mirror: MirrorModel,
+        payload: dict[str, Any] | None,
+        payload_of: PayloadOf,
+        targets_of: TargetsOf,
+    ) -> tuple[dict[str, Any] | None, PushContext]:
+        return self.planner.plan(
+            entity_type=entity_type,
+            mirror=mirror,
+            payload=payload,
+            payload_of=payload_of,
+            targets_of=targets_of,
+        )
+
+    def create(
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        payload: dict[str, Any],
+        idempotency_key: str,
+        context: PushContext | None = None,
+    ) -> str:
+        return self.client.create(
+            http, entity_type=entity_type, payload=payload, idempotency_key=idempotency_key, context=context
+        )
+
+    def update(
+        self,
+        http: RecordedHttp,
+        *,
+        entity_type: str,
+        external_id: str,
+        payload: dict[str, Any],
+        context: PushContext | None = None,
+    ) -> None:
+        self.client.update(
+            http, entity_type=entity_type, external_id=external_id, payload=payload, context=context
+        )
+
+    def delete(
+        self, http: RecordedHttp, *, entity_type: str, external_id: str, context: PushContext | None = None
+    ) -> None:
+        self.client.delete(http, entity_type=entity_type, external_id=external_id, context=context)
+
+    def read_back(
+        self, http: RecordedHttp, links: list[tuple[str, str, dict[str, Any]]]
+    ) -> list[dict[str, dict[str, Any]] | ExternalError]:
+        return drift_read(self.client, http, links)

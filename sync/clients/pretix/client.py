@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from portal.secrets import secret_read
 from sync.clients.base import ExternalError, PushContext, RecordedHttp
-from sync.clients.pretix.planning import EVENT_META, ITEM_META, OPTION_META, PretixPlanner, _first_text
-from sync.models import EntityType, ExternalSystem
+from sync.clients.pretix.protocol import EVENT_META, ITEM_META, OPTION_META, first_text
+from sync.domain.entity_types import EntityType
 
 SLUG_TAKEN = "pretix_slug_taken"  # ExternalError.details["kind"] of a create refused for its slug
 
@@ -34,15 +34,24 @@ class ItemRef:
         return f"{self.slug}/{self.item_id}/{self.quota_id}"
 
 
-class PretixAdapter(PretixPlanner):
-    def __init__(self, system: ExternalSystem) -> None:
-        super().__init__(system)
-        self.root = f"{system.base_url.rstrip('/')}/api/v1/organizers/{system.organizer}"
+@dataclass(frozen=True)
+class PretixConfig:
+    """Where a pretix organizer is, and the variable holding its API token."""
+
+    base_url: str
+    organizer: str
+    token_env: str
+
+
+class PretixClient:
+    def __init__(self, config: PretixConfig) -> None:
+        self.config = config
+        self.root = f"{config.base_url.rstrip('/')}/api/v1/organizers/{config.organizer}"
         self._meta_declared = False
 
     # --- HTTP helpers -----------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        token = secret_read(self.system.auth_secret_env, prefix="EXTERNAL_")
+        token = secret_read(self.config.token_env, prefix="EXTERNAL_")
         return {"Accept": "application/json", "Authorization": f"Token {token}"}
 
     def _call(
@@ -169,7 +178,7 @@ class PretixAdapter(PretixPlanner):
                 details=details,
             )
         owner = (other.get("meta_data") or {}).get(EVENT_META) or ""
-        name = _first_text(other.get("name"))
+        name = first_text(other.get("name"))
         details["pretix_event"] = {"slug": slug, "name": name, "wix_event_id": owner}
         made_by = f"made for Wix event {owner}" if owner else "not made by the portal"
         return ExternalError(
@@ -447,9 +456,7 @@ class PretixAdapter(PretixPlanner):
         context = context or PushContext()
         if entity_type == EntityType.EVENT:
             wix_id = payload["meta_data"][EVENT_META]
-            event = self._event_create(
-                http, "create", wix_id, payload, context.facts.get("create_only") or {}
-            )
+            event = self._event_create(http, "create", wix_id, payload, context.create_only)
             self._event_learn(context, wix_id, event)
             return str(event["slug"])
         if entity_type == EntityType.POLICY:
@@ -490,7 +497,7 @@ class PretixAdapter(PretixPlanner):
             "wix_id": wix_id,
             "slug": slug,
             "payload": payload,
-            "create_only": context.facts.get("create_only") or {},
+            "create_only": context.create_only,
         }
         try:
             event = self._call(http, "update", "PATCH", f"events/{slug}/", _without(payload, "slug"))

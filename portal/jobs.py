@@ -1,0 +1,369 @@
+"""The one job engine: claim, defer, due, release, retry and drain, for every kind of work.
+
+Every unit of background work (a push, a webhook delivery, a backfill of one event, a
+sale-start email, ...) is a row of a model built on :class:`portal.models.Job`. django-q2
+only wakes workers up; what is due, who owns it and when it is tried again live in the
+row, so they survive a restart and show in the admin (pretix's webhook retries, healthchecks'
+``sendalerts``, Saleor's deliveries work the same way).
+
+- **claim**: a worker takes a row with one conditional update (``WAITING`` → ``CLAIMED``,
+  ``attempts + 1``); only one worker can win it, so django-q2 delivering a task twice, or
+  two drains meeting on one row, does the work once. :func:`claim_next` picks the next due
+  row itself, with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it, so
+  parallel drains never queue behind each other (SQLite serialises writers anyway).
+- **defer**: a failure that may pass is tried again after the kind's :class:`RetrySchedule`
+  (data, with jitter from one place); past its end the caller gives up (``DEAD``).
+- **release_stuck**: a row claimed longer ago than its limit lost its worker (killed, or
+  the machine went away) and waits again.
+- **retry**: staff send dead (or stuck) rows round again, recording who and why.
+- **drain**: a bounded loop claiming due rows one by one and handing each to the kind's
+  handler until none is due or the time budget is spent.
+- **wake**: new rows ask for a drain after their transaction commits. Wake-ups are
+  coalesced per process (one per :data:`WAKE_WINDOW`), and a woken drain lingers until the
+  window after its wake-up has passed, so a row whose wake-up was coalesced away is still
+  seen by the drain the first one started: no row waits for the scheduled sweep.
+
+This module imports no app: each kind passes its model and, where it needs them, extra
+filters (say, "no other row of the same entity in flight").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from portal.models import Job
+from portal.queue import broker
+
+J = TypeVar("J", bound=Job)
+
+# Retries are spread by ±20%: rows that failed together (a target went down) do not all come
+# back in the same second.
+JITTER = 0.2
+
+
+def jittered(seconds: float, spread: float = JITTER) -> float:
+    """The one source of jitter for every retry and wait."""
+    return seconds * random.uniform(1 - spread, 1 + spread)  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Seconds to wait before retry n (the n-th entry); after the last one, give up."""
+
+    intervals: tuple[int, ...]
+
+    def delay(self, attempts: int) -> float | None:
+        """The wait after the ``attempts``-th failure, or None when the schedule is spent."""
+        if attempts < 1 or attempts > len(self.intervals):
+            return None
+        return jittered(self.intervals[attempts - 1])
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.intervals) + 1
+
+
+def stuck_after_default() -> dt.timedelta:
+    """A claim older than django-q2's task timeout (plus a minute) has lost its worker."""
+    return dt.timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+
+
+def due(model: type[Job], *, now: dt.datetime | None = None) -> Q:
+    """Waiting rows whose time has come."""
+    now = now or timezone.now()
+    return Q(status=model.WAITING) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+
+
+def claim(
+    model: type[Job], pk: int, *, also: Q | None = None, now: dt.datetime | None = None, **fields: Any
+) -> bool:
+    """Take one row if it is due (and matches ``also``); True if this caller now owns it.
+
+    A unique constraint that forbids two claimed rows of one entity makes a claim fail
+    (False) rather than raise: the other worker has it, and this row waits its turn.
+    """
+    now = now or timezone.now()
+    rows = model._default_manager.filter(due(model, now=now), pk=pk)
+    if also is not None:
+        rows = rows.filter(also)
+    try:
+        with transaction.atomic():
+            taken = rows.update(status=model.CLAIMED, claimed_at=now, attempts=F("attempts") + 1, **fields)
+    except IntegrityError:
+        return False
+    return taken == 1
+
+
+def claim_next(
+    model: type[Job],
+    *,
+    order_by: Sequence[str] = ("created_at",),
+    also: Q | None = None,
+    now: dt.datetime | None = None,
+) -> int | None:
+    """Claim the first due row in ``order_by`` order; its pk, or None when nothing is due."""
+    now = now or timezone.now()
+    rows = model._default_manager.filter(due(model, now=now))
+    if also is not None:
+        rows = rows.filter(also)
+    rows = rows.order_by(*order_by)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    try:
+        with transaction.atomic():
+            if skip_locked:
+                rows = rows.select_for_update(skip_locked=True, of=("self",))
+            pk = rows.values_list("pk", flat=True).first()
+            if pk is None:
+                return None
+            taken = model._default_manager.filter(pk=pk, status=model.WAITING).update(
+                status=model.CLAIMED, claimed_at=now, attempts=F("attempts") + 1
+            )
+    except IntegrityError:
+        return None  # another worker holds a row that excludes this one; try again later
+    return pk if taken == 1 else None
+
+
+def heartbeat(model: type[Job], pk: int) -> bool:
+    """A long job says it is still at it, so that it is not released as stuck."""
+    return bool(model._default_manager.filter(pk=pk, status=model.CLAIMED).update(claimed_at=timezone.now()))
+
+
+def defer(
+    model: type[Job],
+    job: Job,
+    *,
+    error: str,
+    schedule: RetrySchedule,
+    at_least: float | None = None,
+    **fields: Any,
+) -> bool:
+    """Hand a failed claimed row back to wait for its next try; False if the schedule is spent
+    (the caller then gives up, usually with :func:`finish` and ``DEAD``).
+
+    ``at_least``: a wait the peer asked for (``Retry-After``), honoured when it is longer.
+    """
+    delay = schedule.delay(job.attempts)
+    if delay is None:
+        return False
+    if at_least is not None:
+        delay = max(delay, at_least)
+    return wait(model, job.pk, seconds=delay, error=error, **fields)
+
+
+def wait(model: type[Job], pk: int, *, seconds: float, error: str = "", **fields: Any) -> bool:
+    """Release a claimed row to be due again after ``seconds`` (the claim already counted the
+    attempt)."""
+    return bool(
+        model._default_manager.filter(pk=pk, status=model.CLAIMED).update(
+            status=model.WAITING,
+            claimed_at=None,
+            last_error=error,
+            not_before=timezone.now() + dt.timedelta(seconds=seconds),
+            **fields,
+        )
+    )
+
+
+def finish(model: type[Job], pk: int, *, status: str, error: str = "", **fields: Any) -> bool:
+    """Record the end of a claimed row: a final status (or ``DEAD`` with its error)."""
+    return bool(
+        model._default_manager.filter(pk=pk, status=model.CLAIMED).update(
+            status=status, claimed_at=None, last_error=error, **fields
+        )
+    )
+
+
+def release_stuck(
+    model: type[Job],
+    *,
+    older_than: dt.timedelta | None = None,
+    on_conflict: Callable[[int], Any] | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Rows claimed longer ago than ``older_than`` lost their worker: they wait again, due now.
+
+    ``on_conflict(pk)`` settles a row that cannot wait again because a newer row of the same
+    entity already waits (a uniqueness constraint says so); without it such a row stays.
+    """
+    now = now or timezone.now()
+    limit = now - (older_than or stuck_after_default())
+    stuck = model._default_manager.filter(status=model.CLAIMED, claimed_at__lt=limit)
+    released = 0
+    for pk in stuck.values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                released += model._default_manager.filter(pk=pk, status=model.CLAIMED).update(
+                    status=model.WAITING,
+                    claimed_at=None,
+                    not_before=None,
+                    last_error="released: its worker stopped answering",
+                )
+        except IntegrityError:
+            if on_conflict is not None:
+                on_conflict(pk)
+    return released
+
+
+def retry(
+    model: type[Job],
+    pks: Sequence[int],
+    *,
+    reason: str,
+    by: Any = None,
+    on_conflict: Callable[[int], Any] | None = None,
+) -> list[int]:
+    """Staff: send dead (or ``RETRYABLE``) rows round again now, with a fresh schedule.
+
+    Returns the pks that will run again. ``by`` is the user who asked, if any.
+    """
+    user = by if getattr(by, "is_authenticated", False) else None
+    again: list[int] = []
+    for pk in pks:
+        try:
+            with transaction.atomic():
+                if model._default_manager.filter(pk=pk, status__in=(model.DEAD, *model.RETRYABLE)).update(
+                    status=model.WAITING,
+                    not_before=None,
+                    claimed_at=None,
+                    attempts=0,
+                    retried_by=user,
+                    retry_reason=reason[:200],
+                ):
+                    again.append(pk)
+        except IntegrityError:
+            if on_conflict is not None:
+                on_conflict(pk)
+    return again
+
+
+def claims(
+    model: type[Job],
+    *,
+    budget_seconds: float,
+    order_by: Sequence[str] = ("created_at",),
+    also: Q | None = None,
+    limit: int | None = None,
+    woken_at: float | None = None,
+) -> Iterator[int]:
+    """Claimed pks, one at a time, until nothing is due, ``limit`` is reached or the budget
+    is spent. The caller must settle each pk it receives (finish, defer or wait).
+
+    ``woken_at``: when the wake-up that started this drain was sent (wall clock); with
+    nothing due, the drain polls on until :data:`WAKE_WINDOW` (and a margin for clocks of
+    several machines) after it, for rows whose own wake-up was coalesced into this one.
+    """
+    deadline = time.monotonic() + budget_seconds
+    linger_until = (woken_at + WAKE_WINDOW + WAKE_MARGIN) if woken_at is not None else 0.0
+    taken = 0
+    while time.monotonic() < deadline and (limit is None or taken < limit):
+        pk = claim_next(model, order_by=order_by, also=also)
+        if pk is None:
+            if time.time() >= linger_until:
+                return
+            time.sleep(LINGER_POLL)
+            continue
+        taken += 1
+        yield pk
+
+
+def drain(
+    model: type[Job],
+    handle: Callable[[int], Any],
+    *,
+    budget_seconds: float,
+    order_by: Sequence[str] = ("created_at",),
+    also: Q | None = None,
+    limit: int | None = None,
+    woken_at: float | None = None,
+) -> int:
+    """Claim due rows one by one and hand each to ``handle`` (which settles it); returns how many."""
+    done = 0
+    for pk in claims(
+        model, budget_seconds=budget_seconds, order_by=order_by, also=also, limit=limit, woken_at=woken_at
+    ):
+        handle(pk)
+        done += 1
+    return done
+
+
+# --- waking drains up -----------------------------------------------------------------------
+# A process sends at most one wake-up per drain task in this many seconds; the drain it starts
+# polls until this long after it was sent, so what the skipped wake-ups announced is seen.
+WAKE_WINDOW = 0.5
+# Clocks of several machines differ a little; a drain lingers this much longer.
+WAKE_MARGIN = 0.25
+LINGER_POLL = 0.05
+_last_wake: dict[str, float] = {}
+
+
+def wake(task: str, *, drains: int = 1) -> None:
+    """Once the current transaction commits, queue ``drains`` runs of ``task`` (a drain task
+    taking the wake-up time), unless this process queued one within :data:`WAKE_WINDOW`."""
+
+    def send() -> None:
+        now = time.time()
+        if now - _last_wake.get(task, 0.0) < WAKE_WINDOW:
+            return
+        _last_wake[task] = now
+        for _ in range(drains):
+            async_task(task, now, broker=broker())
+
+    transaction.on_commit(send)
+
+
+def wake_now(task: str) -> None:
+    """Queue one more run of a drain task at once (a drain whose budget ran out hands over)."""
+    transaction.on_commit(lambda: async_task(task, broker=broker()))
+
+
+def wakes_forget() -> None:
+    """Forget the wake-ups this process sent (tests, and a process that forked)."""
+    _last_wake.clear()
+
+
+# --- the one scheduled sweep ----------------------------------------------------------------
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job as the sweep sees it: its rows, the drain task that works them, and how
+    rows whose worker died are released (by default :func:`release_stuck`)."""
+
+    model: type[Job]
+    drain_task: str
+    release: Callable[[], int] | None = None
+    drains: int = 1
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> None:
+    """Each app registers its kinds of job when it is ready (this module imports no app)."""
+    _KINDS[kind.model._meta.label] = kind
+
+
+def kinds() -> list[JobKind]:
+    return list(_KINDS.values())
+
+
+def dispatch() -> dict[str, dict[str, int]]:
+    """Scheduled every minute: release what lost its worker, and wake drains where rows are
+    due (retries whose time has come, or rows whose wake-up was lost with a broker)."""
+    report: dict[str, dict[str, int]] = {}
+    for kind in _KINDS.values():
+        released = kind.release() if kind.release is not None else release_stuck(kind.model)
+        waiting = kind.model._default_manager.filter(due(kind.model)).count()
+        for _ in range(min(waiting, kind.drains)):
+            async_task(kind.drain_task, broker=broker())
+        report[kind.model._meta.label] = {"released": released, "due": waiting}
+    return report
