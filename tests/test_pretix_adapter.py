@@ -17,8 +17,8 @@ from responses import matchers
 
 from sync.clients.base import CallRecord, ExternalError, PushContext, RecordedHttp
 from sync.clients.pretix import pretix_slug
-from sync.services.adapters.pretix import PretixAdapter
 from sync.models import EntityType, ExternalLink, ExternalSystem, LinkRepair, OutboundWork, SyncLog
+from sync.services.adapters.pretix import PretixAdapter
 from sync.services.mirrors import (
     event_upsert_from_wix,
     policy_delete_from_wix,

@@ -12,7 +12,6 @@ import pytest
 import responses
 
 from sync.clients.base import ExternalError, RecordedHttp
-from sync.services.adapters.pretix import PretixAdapter
 from sync.clients.pretix.drift import diff
 from sync.models import (
     EntityType,
@@ -23,6 +22,7 @@ from sync.models import (
     ReconciliationRun,
     SyncLog,
 )
+from sync.services.adapters.pretix import PretixAdapter
 from sync.services.mirrors import event_upsert_from_wix, ticket_definition_upsert_from_wix
 from sync.services.pretix import SlugFixError, pretix_event_adopt, pretix_event_slug_use
 from sync.services.push import push_drain, push_enqueue
