@@ -248,7 +248,7 @@ def test_queued_work_reaches_the_configured_broker(
     broker = get_broker()
     broker.purge_queue()
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
-        run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.API)
+        backfill_start(site=site, trigger=BackfillRun.Trigger.API)
     packages = [SignedPackage.loads(task[1]) for task in broker.dequeue() or []]
     assert [p["func"] for p in packages] == ["sync.tasks.backfill_drain_task"]
     assert isinstance(packages[0]["args"][0], float)  # the wake-up time; the run is a row
