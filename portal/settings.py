@@ -107,6 +107,9 @@ else:
             # A file, not Django's in-memory default: tests run workers and live servers in
             # threads, and only a file database lets concurrent writers wait (WAL) as in production.
             "TEST": {"NAME": DATA_DIR / "test-portal.sqlite3"},
+            # A connection per process, not per request: opening one (and its PRAGMAs) cost
+            # more than storing a webhook.
+            "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -10,6 +10,7 @@ fill the database), but each rejection is counted on the site.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
+from django.db.models.sql import InsertQuery
+from django.utils import timezone
 
 from portal.jobs import wake
 from sync.models import WebhookDelivery, WixSite
@@ -259,37 +263,74 @@ def webhook_receive(*, body: bytes) -> Received:
         )
         return Received(400, delivery, detail=str(exc))
     known = route is not None
-    delivery = WebhookDelivery(
-        site=site,
-        wix_event_id=decoded.event_id,
-        event_type=decoded.event_type,
-        entity_id=decoded.entity_id,
-        sequence=_sequence(decoded.data, entity),
-        raw_body=raw,
-        payload={
-            "eventType": decoded.event_type,
-            "instanceId": decoded.instance_id,
-            "data": decoded.data,
-            "identity": decoded.identity,
-        },
-        status=WebhookDelivery.Status.RECEIVED if known else WebhookDelivery.Status.IGNORED,
-        outcome=_ignored_reason(decoded.event_type) if not known else "",
-    )
+    now = timezone.now()
     try:
-        # One INSERT, committed on its own: SQLite's write lock is held for the statement
-        # alone (a transaction would hold it while the ORM builds the query). Inside an
-        # outer transaction a savepoint keeps a duplicate from breaking it.
-        if connection.in_atomic_block:
-            with transaction.atomic():
-                delivery.save(force_insert=True)
-        else:
-            delivery.save(force_insert=True)
+        _delivery_insert(
+            site_id=site.pk,
+            wix_event_id=decoded.event_id,
+            event_type=decoded.event_type,
+            entity_id=decoded.entity_id,
+            sequence=_sequence(decoded.data, entity),
+            raw_body=raw,
+            payload={
+                "eventType": decoded.event_type,
+                "instanceId": decoded.instance_id,
+                "data": decoded.data,
+                "identity": decoded.identity,
+            },
+            status=WebhookDelivery.Status.RECEIVED if known else WebhookDelivery.Status.IGNORED,
+            outcome=_ignored_reason(decoded.event_type) if not known else "",
+            received_at=now,
+            created_at=now,
+            updated_at=now,
+        )
     except IntegrityError:
         return Received(200, None, duplicate=True)  # Wix delivers at least once
     if known:
         # The row is the job: a drain (woken here, coalesced per process) processes it.
         wake(DRAIN_TASK)
-    return Received(200, delivery)
+    return Received(200, None)
+
+
+@functools.cache
+def _insert_statement(alias: str) -> tuple[str, tuple[Field, ...]]:
+    """The INSERT of one delivery, built once per process by Django's own compiler.
+
+    The acknowledgement stores a row per delivery, thousands a second at peak; building the
+    query for each one cost as much as the database's work (0.27 ms against 0.13 ms). Every
+    column is written: a new NOT NULL field gets its default.
+    """
+    meta = WebhookDelivery._meta
+    fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+    query = InsertQuery(WebhookDelivery)
+    sample = WebhookDelivery(wix_event_id="", raw_body="")
+    query.insert_values(fields, [sample])
+    ((sql, _params),) = query.get_compiler(using=alias).as_sql()
+    return sql, fields
+
+
+def _delivery_insert(**values: Any) -> None:
+    """One INSERT, committed on its own: SQLite's write lock is held for the statement alone
+    (a transaction would hold it while Python prepares the values). Inside an outer
+    transaction a savepoint keeps a duplicate (IntegrityError) from breaking it."""
+    sql, fields = _insert_statement(connection.alias)
+    prepared: dict[tuple[int, str], Any] = {}  # the same "now" goes in three columns: adapt it once
+
+    def prep(field: Field, value: Any) -> Any:
+        if value is None:
+            return None
+        key = (id(value), field.get_internal_type())
+        if key not in prepared:
+            prepared[key] = field.get_db_prep_save(value, connection)
+        return prepared[key]
+
+    params = [prep(f, values[f.attname] if f.attname in values else f.get_default()) for f in fields]
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _sequence(data: dict[str, Any], entity: dict[str, Any] | None) -> int:
