@@ -75,8 +75,9 @@ class RetrySchedule:
 
 
 def stuck_after_default() -> dt.timedelta:
-    """A claim older than django-q2's task timeout (plus a minute) has lost its worker."""
-    return dt.timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    """A claim older than this has lost its worker (``JOBS_STUCK_AFTER_SECONDS``: django-q2's
+    task timeout plus a minute, unless set)."""
+    return dt.timedelta(seconds=settings.JOBS_STUCK_AFTER_SECONDS)
 
 
 def due(model: type[Job], *, now: dt.datetime | None = None) -> Q:
