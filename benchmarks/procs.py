@@ -51,6 +51,8 @@ def portal_setup(*, port: int, cluster_name: str, prefix: str, **extra: str) -> 
         **os.environ,
         "PORTAL_DEBUG": "1",
         "PORTAL_SANDBOX": "1",
+        # One key for every process: django-q2 signs tasks with it.
+        "SECRET_KEY": "benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
         "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix=prefix),
         "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
         "Q_CLUSTER_NAME": cluster_name,
@@ -75,9 +77,11 @@ def gunicorn(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[
 
 
 def qcluster(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Workers as in production: debug off (the sandbox, which needs debug, is served by the
+    web server; with debug on, Django would also record every query the workers make)."""
     return spawn(
         [sys.executable, "manage.py", "qcluster"],
-        env=env,
+        env={**env, "PORTAL_DEBUG": "0", "PORTAL_SANDBOX": "0"},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -8,9 +8,8 @@ row, so they survive a restart and show in the admin (pretix's webhook retries, 
 
 - **claim**: a worker takes a row with one conditional update (``WAITING`` → ``CLAIMED``,
   ``attempts + 1``); only one worker can win it, so django-q2 delivering a task twice, or
-  two drains meeting on one row, does the work once. :func:`claim_next` picks the next due
-  row itself, with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it, so
-  parallel drains never queue behind each other (SQLite serialises writers anyway).
+  two drains meeting on one row, does the work once. A drain looks due rows up a batch at a
+  time and claims them one by one; a row another drain won is simply passed over.
 - **defer**: a failure that may pass is tried again after the kind's :class:`RetrySchedule`
   (data, with jitter from one place); past its end the caller gives up (``DEAD``).
 - **release_stuck**: a row claimed longer ago than its limit lost its worker (killed, or
@@ -98,41 +97,16 @@ def claim(
     rows = model._default_manager.filter(due(model, now=now), pk=pk)
     if also is not None:
         rows = rows.filter(also)
+    changes = {"status": model.CLAIMED, "claimed_at": now, "attempts": F("attempts") + 1, **fields}
     try:
-        with transaction.atomic():
-            taken = rows.update(status=model.CLAIMED, claimed_at=now, attempts=F("attempts") + 1, **fields)
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a refused claim must not break the caller's
+                taken = rows.update(**changes)
+        else:
+            taken = rows.update(**changes)  # one statement commits on its own
     except IntegrityError:
         return False
     return taken == 1
-
-
-def claim_next(
-    model: type[Job],
-    *,
-    order_by: Sequence[str] = ("created_at",),
-    also: Q | None = None,
-    now: dt.datetime | None = None,
-) -> int | None:
-    """Claim the first due row in ``order_by`` order; its pk, or None when nothing is due."""
-    now = now or timezone.now()
-    rows = model._default_manager.filter(due(model, now=now))
-    if also is not None:
-        rows = rows.filter(also)
-    rows = rows.order_by(*order_by)
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    try:
-        with transaction.atomic():
-            if skip_locked:
-                rows = rows.select_for_update(skip_locked=True, of=("self",))
-            pk = rows.values_list("pk", flat=True).first()
-            if pk is None:
-                return None
-            taken = model._default_manager.filter(pk=pk, status=model.WAITING).update(
-                status=model.CLAIMED, claimed_at=now, attempts=F("attempts") + 1
-            )
-    except IntegrityError:
-        return None  # another worker holds a row that excludes this one; try again later
-    return pk if taken == 1 else None
 
 
 def heartbeat(model: type[Job], pk: int) -> bool:
@@ -252,30 +226,41 @@ def claims(
     model: type[Job],
     *,
     budget_seconds: float,
-    order_by: Sequence[str] = ("created_at",),
+    order_by: Sequence[str] = ("pk",),
     also: Q | None = None,
     limit: int | None = None,
     woken_at: float | None = None,
+    batch: int = 20,
 ) -> Iterator[int]:
     """Claimed pks, one at a time, until nothing is due, ``limit`` is reached or the budget
     is spent. The caller must settle each pk it receives (finish, defer or wait).
 
-    ``woken_at``: when the wake-up that started this drain was sent (wall clock); with
-    nothing due, the drain polls on until :data:`WAKE_WINDOW` (and a margin for clocks of
-    several machines) after it, for rows whose own wake-up was coalesced into this one.
+    Due rows are looked up a batch at a time, in ``order_by`` order (give the kind an index
+    that serves it: a partial index of its waiting rows), and each is taken with
+    :func:`claim`; a row another drain took meanwhile is passed over. ``woken_at``: when the
+    wake-up that started this drain was sent (wall clock); with nothing due, the drain polls
+    on until :data:`WAKE_WINDOW` (and a margin for clocks of several machines) after it, for
+    rows whose own wake-up was coalesced into this one.
     """
     deadline = time.monotonic() + budget_seconds
     linger_until = (woken_at + WAKE_WINDOW + WAKE_MARGIN) if woken_at is not None else 0.0
     taken = 0
     while time.monotonic() < deadline and (limit is None or taken < limit):
-        pk = claim_next(model, order_by=order_by, also=also)
-        if pk is None:
-            if time.time() >= linger_until:
+        rows = model._default_manager.filter(due(model))
+        if also is not None:
+            rows = rows.filter(also)
+        candidates = list(rows.order_by(*order_by).values_list("pk", flat=True)[:batch])
+        for pk in candidates:
+            if time.monotonic() >= deadline or (limit is not None and taken >= limit):
                 return
-            time.sleep(LINGER_POLL)
-            continue
-        taken += 1
-        yield pk
+            if claim(model, pk, also=also):
+                taken += 1
+                yield pk
+        if candidates:
+            continue  # more may be due (or others took these): look again
+        if time.time() >= linger_until:
+            return
+        time.sleep(LINGER_POLL)
 
 
 def drain(
@@ -283,7 +268,7 @@ def drain(
     handle: Callable[[int], Any],
     *,
     budget_seconds: float,
-    order_by: Sequence[str] = ("created_at",),
+    order_by: Sequence[str] = ("pk",),
     also: Q | None = None,
     limit: int | None = None,
     woken_at: float | None = None,

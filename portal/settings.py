@@ -137,7 +137,7 @@ q_cluster_validate(Q_CLUSTER)
 # A job claimed longer ago than this lost its worker (killed, or its machine went away) and
 # the scheduled sweep lets it wait again: longer than any task may run (Q_TIMEOUT), plus a minute.
 JOBS_STUCK_AFTER_SECONDS = env_int("JOBS_STUCK_AFTER_SECONDS", Q_CLUSTER["timeout"] + 60)
-if JOBS_STUCK_AFTER_SECONDS <= Q_CLUSTER["timeout"]:
+if Q_CLUSTER["timeout"] >= JOBS_STUCK_AFTER_SECONDS:
     raise ImproperlyConfigured(
         f"JOBS_STUCK_AFTER_SECONDS ({JOBS_STUCK_AFTER_SECONDS}) must be longer than Q_TIMEOUT "
         f"({Q_CLUSTER['timeout']}): a job still running would be handed to a second worker."

@@ -291,7 +291,9 @@ class OutboundWork(Job):
             ),
         ]
         indexes = [
-            # The dispatcher: due pending work, oldest first.
+            # The drain: pending work, oldest (lowest id) first.
+            models.Index(fields=["id"], condition=models.Q(status="pending"), name="work_pending_idx"),
+            # The sweep: due pending work.
             models.Index(fields=["status", "not_before"], name="work_status_due_idx"),
             # Per-entity timeline.
             models.Index(fields=["entity_type", "wix_id"], name="work_entity_idx"),

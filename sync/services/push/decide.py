@@ -32,6 +32,18 @@ class PushCache:
     def __init__(self) -> None:
         self._specs: dict[tuple[int, str], list[MappingSpec]] = {}
         self._adapters: dict[int, TicketingAdapter] = {}
+        self._systems: dict[int, ExternalSystem] = {}
+        self._sites: dict[int, WixSite] = {}
+
+    def system(self, pk: int) -> ExternalSystem:
+        if pk not in self._systems:
+            self._systems[pk] = ExternalSystem.objects.get(pk=pk)
+        return self._systems[pk]
+
+    def site(self, pk: int) -> WixSite:
+        if pk not in self._sites:
+            self._sites[pk] = WixSite.objects.get(pk=pk)
+        return self._sites[pk]
 
     def targets(self, system: ExternalSystem, entity_type: str) -> set[str]:
         return {spec.target_field.split(".")[0].split("[")[0] for spec in self.specs(system, entity_type)}

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -69,8 +70,10 @@ class _Push:
         return self.http.scrub(text) if self.http is not None else text
 
 
-def _load(work_id: int, desk: Desk | None = None) -> _Push:
-    work = OutboundWork.objects.select_related("system", "site").get(pk=work_id)
+def _load(work_id: int, cache: PushCache, desk: Desk | None = None) -> _Push:
+    work = OutboundWork.objects.get(pk=work_id)
+    # A drain pushes to a handful of systems for a handful of sites: read each once.
+    work.system, work.site = cache.system(work.system_id), cache.site(work.site_id)
     return _Push(work, CallRows(work, desk.write) if desk is not None else CallRows(work))
 
 
@@ -135,7 +138,15 @@ def _dead(work: OutboundWork, error: str, details: dict | None = None) -> str:
 
 
 def _complete(push: _Push) -> str:
-    """Database writes: the attempt rows, the link, and the work's new state."""
+    """Database writes: the attempt rows, the link, and the work's new state, committed together."""
+    with transaction.atomic():
+        outcome = _record(push)
+    if outcome not in ("retry-scheduled", "gave-up"):
+        _recheck(push)
+    return outcome
+
+
+def _record(push: _Push) -> str:
     work = push.work
     error_text = push.scrub(f"{push.error.__class__.__name__}: {push.error}") if push.error else ""
     push.rows.finish(error=error_text)
@@ -163,7 +174,6 @@ def _complete(push: _Push) -> str:
     jobs.finish(
         OutboundWork, work.pk, status=OutboundWork.Status.DONE, outcome=outcome, finished_at=timezone.now()
     )
-    _recheck(push)
     return outcome
 
 
@@ -194,7 +204,7 @@ def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
         busy = OutboundWork.objects.filter(pk=work_id).exclude(not_in_flight()).exists()
         return "busy" if busy else "not-claimed"
     cache = cache or PushCache()
-    push = _load(work_id)
+    push = _load(work_id, cache)
     _prepare(push, cache)
     if push.error is None and push.decision is not None and push.decision.calls:
         _send(push, cache)
@@ -220,7 +230,7 @@ def push_drain(*, budget_seconds: float | None = None, woken_at: float | None = 
             for work_id in jobs.claims(
                 OutboundWork, budget_seconds=budget, also=not_in_flight(), woken_at=woken_at
             ):
-                push = _load(work_id, desk)
+                push = _load(work_id, cache, desk)
                 _prepare(push, cache)
                 desk.serve()  # rows the push in flight asked for meanwhile (several calls)
                 if push.error is not None or push.decision is None or not push.decision.calls:
