@@ -1,7 +1,8 @@
 """A ticketing target for benchmarks: answers every call after a fixed delay.
 
 Run as ``python benchmarks/slow_target.py PORT DELAY_MS``. ``GET /stats`` answers the
-calls it received, and how many creates repeated an Idempotency-Key (duplicates).
+calls it received, and how many creates repeated an Idempotency-Key (duplicates);
+``GET /log`` every write as ``[time received, method, body]``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ ids = itertools.count(1)
 lock = threading.Lock()
 stats = {"POST": 0, "PUT": 0, "DELETE": 0, "duplicate_creates": 0}
 keys: set[str] = set()
+writes: list[list[object]] = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,7 +44,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _work(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        body = self.rfile.read(length)
+        received = time.time()
         time.sleep(DELAY)
         with lock:
             stats[self.command] += 1
@@ -51,13 +54,14 @@ class Handler(BaseHTTPRequestHandler):
                 stats["duplicate_creates"] += key in keys
                 keys.add(key)
             new_id = next(ids)
+            writes.append([received, self.command, json.loads(body or b"null")])
         self._answer(201 if self.command == "POST" else 200, {"id": new_id})
 
     do_POST = do_PUT = do_DELETE = _work
 
     def do_GET(self) -> None:
         with lock:
-            self._answer(200, dict(stats))
+            self._answer(200, {"writes": writes} if self.path == "/log" else dict(stats))
 
 
 if __name__ == "__main__":
