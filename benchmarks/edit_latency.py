@@ -31,7 +31,7 @@ def _target_names(port: int) -> dict[str, float]:
     """Each title the target received, with when it first arrived."""
     log = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/log", timeout=10).read())
     seen: dict[str, float] = {}
-    for received, _method, body in log["writes"]:
+    for received, _method, _record, body in log["writes"]:
         name = (body or {}).get("name")
         if isinstance(name, str):
             seen.setdefault(name, received)

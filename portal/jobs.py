@@ -174,20 +174,19 @@ def release_stuck(
     now = now or timezone.now()
     limit = now - (older_than or stuck_after_default())
     stuck = model._default_manager.filter(status=model.CLAIMED, claimed_at__lt=limit)
-    released = 0
-    for pk in stuck.values_list("pk", flat=True):
-        try:
-            with transaction.atomic():
-                released += model._default_manager.filter(pk=pk, status=model.CLAIMED).update(
-                    status=model.WAITING,
-                    claimed_at=None,
-                    not_before=None,
-                    last_error="released: its worker stopped answering",
-                )
-        except IntegrityError:
-            if on_conflict is not None:
-                on_conflict(pk)
-    return released
+    released = _each_guarded(
+        model,
+        list(stuck.values_list("pk", flat=True)),
+        Q(status=model.CLAIMED),
+        {
+            "status": model.WAITING,
+            "claimed_at": None,
+            "not_before": None,
+            "last_error": "released: its worker stopped answering",
+        },
+        on_conflict,
+    )
+    return len(released)
 
 
 def retry(
@@ -203,23 +202,36 @@ def retry(
     Returns the pks that will run again. ``by`` is the user who asked, if any.
     """
     user = by if getattr(by, "is_authenticated", False) else None
-    again: list[int] = []
+    changes = {
+        "status": model.WAITING,
+        "not_before": None,
+        "claimed_at": None,
+        "attempts": 0,
+        "retried_by": user,
+        "retry_reason": reason[:200],
+    }
+    return _each_guarded(model, pks, Q(status__in=(model.DEAD, *model.RETRYABLE)), changes, on_conflict)
+
+
+def _each_guarded(
+    model: type[Job],
+    pks: Sequence[int],
+    where: Q,
+    changes: dict[str, Any],
+    on_conflict: Callable[[int], Any] | None,
+) -> list[int]:
+    """Update each row still matching ``where`` on its own: a row that a uniqueness rule keeps
+    from waiting again (a newer row of its entity waits) goes to ``on_conflict``, not the batch."""
+    changed: list[int] = []
     for pk in pks:
         try:
             with transaction.atomic():
-                if model._default_manager.filter(pk=pk, status__in=(model.DEAD, *model.RETRYABLE)).update(
-                    status=model.WAITING,
-                    not_before=None,
-                    claimed_at=None,
-                    attempts=0,
-                    retried_by=user,
-                    retry_reason=reason[:200],
-                ):
-                    again.append(pk)
+                if model._default_manager.filter(where, pk=pk).update(**changes):
+                    changed.append(pk)
         except IntegrityError:
             if on_conflict is not None:
                 on_conflict(pk)
-    return again
+    return changed
 
 
 def claims(

@@ -144,7 +144,7 @@ def world(settings: Any) -> Iterator[dict[str, Any]]:
             entity_create(kind=Kind.TICKET_DEFINITION, data=data, webhooks=False)
     assert SandboxEntity.objects.count() == EVENTS * (1 + POLICIES + TICKETS)
     python = sys.executable
-    target = _spawn([python, "tests/recording_target.py", str(target_port), str(FAIL_RATE)], env)
+    target = _spawn([python, "benchmarks/slow_target.py", str(target_port), "0", str(FAIL_RATE)], env)
     web = _spawn(
         [str(Path(python).with_name("gunicorn")), "portal.wsgi", "-w", "4", "-b", f"127.0.0.1:{web_port}"],
         env,
@@ -272,7 +272,7 @@ def _check(target_port: int, *, killed: bool) -> None:
     assert log["failed"] > 0  # the target did fail
     applied: dict[str, list[int]] = defaultdict(list)
     creates: dict[str, int] = defaultdict(int)
-    for method, _record, body in log["applied"]:
+    for _received, method, _record, body in log["writes"]:
         applied[body["wix_id"]].append(body["rev"])
         creates[body["wix_id"]] += method == "POST"
     assert set(creates.values()) == {1}  # one record per entity, never two

@@ -15,7 +15,7 @@ import requests
 import responses
 from responses import matchers
 
-from sync.clients.base import CallRecord, ExternalError, PushContext, RecordedHttp
+from sync.clients.base import CallList, ExternalError, PushContext, RecordedHttp
 from sync.clients.pretix import pretix_slug
 from sync.models import EntityType, ExternalLink, ExternalSystem, LinkRepair, OutboundWork, SyncLog
 from sync.services.adapters.pretix import PretixAdapter
@@ -40,15 +40,7 @@ POLICY = wix_payload("policy__get")["policy"]
 EVENT_ID = EVENT["id"]
 
 
-class Calls:
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-
-    def started(self, record: CallRecord) -> None:
-        pass
-
-    def finished(self, record: CallRecord) -> None:
-        self.records.append(record)
+Calls = CallList  # every call's record, as a push's recorder would get them
 
 
 @pytest.fixture

@@ -641,22 +641,12 @@ def test_two_workers_creating_one_event_at_once_make_one_event(
     both are read as "made a moment ago" and the event is adopted, without a retry."""
     import threading
 
-    from sync.clients.base import CallRecord, RecordedHttp
+    from sync.clients.base import CallList, RecordedHttp
     from sync.services.adapters.pretix import PretixAdapter
 
     _, system = seeded
 
-    class Keep:
-        def __init__(self) -> None:
-            self.records: list[CallRecord] = []
-
-        def started(self, record: CallRecord) -> None:
-            pass
-
-        def finished(self, record: CallRecord) -> None:
-            self.records.append(record)
-
-    PretixAdapter(system).client._meta_declare(RecordedHttp(Keep(), timeout=30), "create")
+    PretixAdapter(system).client._meta_declare(RecordedHttp(CallList(), timeout=30), "create")
     statuses: list[int | None] = []
     for attempt in range(6):
         wix_id = f"race-{attempt}"
@@ -668,9 +658,9 @@ def test_two_workers_creating_one_event_at_once_make_one_event(
         }
         barrier = threading.Barrier(2)
         results: list[str | BaseException] = []
-        keeps = [Keep(), Keep()]
+        keeps = [CallList(), CallList()]
 
-        def create(keep: Keep, payload: dict[str, Any], barrier: Any, results: list[Any]) -> None:
+        def create(keep: CallList, payload: dict[str, Any], barrier: Any, results: list[Any]) -> None:
             adapter = PretixAdapter(system)
             adapter.client._meta_declared = True
             barrier.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -107,22 +108,31 @@ def _retry_event_work(work: OutboundWork, wix_id: str, user: Any) -> int:
     return work_retry(work_ids=sorted({work.pk, *dead}), by=user, reason="staff fixed the pretix slug")
 
 
+def _pretix_calls(
+    work: OutboundWork, call: Callable[[PretixClient, RecordedHttp], dict[str, Any]]
+) -> dict[str, Any]:
+    """Make a staff fix's calls to the work's pretix, logged against the dead letter; pretix's
+    refusal is said to staff."""
+    calls = CallList()
+    try:
+        return call(
+            PretixClient(pretix_config(work.system)), RecordedHttp(calls, timeout=work.system.timeout)
+        )
+    except ExternalError as exc:
+        raise SlugFixError(str(exc)) from exc
+    finally:
+        calls_store(work=work, records=calls.records)
+
+
 def pretix_event_adopt(*, work: OutboundWork, reason: str, user: Any) -> ExternalLink:
     """Staff: the pretix event that has the slug becomes the Wix event's (tagged with its Wix id,
     linked, audited), and the dead work is pushed again, updating that event from Wix."""
     details, wix_id = _conflict(work)
     if not details.get("pretix_event"):
         raise SlugFixError(f"No pretix event has slug {details['slug']!r}: choose another slug.")
-    client = PretixClient(pretix_config(work.system))
-    calls = CallList()
-    try:
-        event = client.event_adopt(
-            RecordedHttp(calls, timeout=work.system.timeout), slug=details["slug"], wix_id=wix_id
-        )
-    except ExternalError as exc:
-        raise SlugFixError(str(exc)) from exc
-    finally:
-        calls_store(work=work, records=calls.records)
+    event = _pretix_calls(
+        work, lambda client, http: client.event_adopt(http, slug=details["slug"], wix_id=wix_id)
+    )
     name = details["pretix_event"].get("name") or ""
     link = _link_made(
         work,
@@ -148,19 +158,13 @@ def pretix_event_slug_use(*, work: OutboundWork, slug: str, reason: str, user: A
     decision = push_decide(system=work.system, site=work.site, entity_type=EntityType.EVENT, wix_id=wix_id)
     if decision.payload is None:
         raise SlugFixError(f"Wix event {wix_id} is not mirrored, or deleted: nothing to make in pretix.")
-    client = PretixClient(pretix_config(work.system))
-    calls = CallList()
-    try:
-        event = client.event_create(
-            RecordedHttp(calls, timeout=work.system.timeout),
-            wix_id=wix_id,
-            payload={**decision.payload, "slug": slug},
-            create_only=decision.context.create_only,
-        )
-    except ExternalError as exc:
-        raise SlugFixError(str(exc)) from exc
-    finally:
-        calls_store(work=work, records=calls.records)
+    payload = {**decision.payload, "slug": slug}
+    event = _pretix_calls(
+        work,
+        lambda client, http: client.event_create(
+            http, wix_id=wix_id, payload=payload, create_only=decision.context.create_only
+        ),
+    )
     link = _link_made(
         work,
         wix_id=wix_id,
