@@ -365,3 +365,15 @@ def dispatch() -> dict[str, dict[str, int]]:
             async_task(kind.drain_task, broker=broker())
         report[kind.model._meta.label] = {"released": released, "due": waiting}
     return report
+
+
+# How late a due row may be before the health check calls it overdue: past this, no worker is
+# taking work (the cluster is down, or far behind).
+OVERDUE_AFTER = dt.timedelta(minutes=5)
+
+
+def overdue(model: type[Job], *, now: dt.datetime | None = None) -> int:
+    """Rows that have been due for longer than :data:`OVERDUE_AFTER` and nobody took."""
+    limit = (now or timezone.now()) - OVERDUE_AFTER
+    waiting = model._default_manager.filter(status=model.WAITING)
+    return waiting.filter(Q(not_before__lt=limit) | Q(not_before__isnull=True, created_at__lt=limit)).count()

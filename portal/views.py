@@ -1,4 +1,9 @@
-"""Health check for load balancers and monitors: database, queue, newest webhook.
+"""Health check for load balancers and monitors: database, queue, newest webhook, problems.
+
+``status`` is ``ok``; ``degraded`` while something needs staff (dead letters, failed
+deliveries, a stuck backfill, an overdue campaign: ``portal.health``); ``error`` when the
+database or the queue cannot be reached (503). A monitor that should page on ``degraded``
+too asks ``/healthz?fail_on=degraded`` (503 then).
 
 Anyone may ask whether the portal is healthy; only staff see why. The details name the
 database vendor, the broker, queue depth and error texts (which may carry host names),
@@ -7,6 +12,7 @@ which tell an outsider more than a load balancer needs.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from django.db import connection
@@ -15,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_q.brokers import get_broker
 
+from portal.health import problems
 from sync.models import WebhookDelivery
 
 
@@ -53,8 +60,12 @@ def _webhooks() -> dict[str, Any]:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "queue": _queue(), "webhooks": _webhooks()}
-    healthy = checks["database"]["ok"] and checks["queue"]["ok"]
-    body: dict[str, Any] = {"status": "ok" if healthy else "error"}
+    reachable = checks["database"]["ok"] and checks["queue"]["ok"]
+    found = problems() if checks["database"]["ok"] else []
+    status = "error" if not reachable else "degraded" if found else "ok"
+    body: dict[str, Any] = {"status": status}
     if request.user.is_authenticated and request.user.is_staff:
         body["checks"] = checks
-    return JsonResponse(body, status=200 if healthy else 503)
+        body["problems"] = [asdict(problem) for problem in found]
+    failing = status == "error" or (status == "degraded" and request.GET.get("fail_on") == "degraded")
+    return JsonResponse(body, status=503 if failing else 200)

@@ -7,9 +7,11 @@ class SyncConfig(AppConfig):
     verbose_name = "Wix sync"
 
     def ready(self) -> None:
+        from portal import health
         from portal.jobs import JobKind, register
         from sync.models import BackfillRun, BackfillStep, OutboundWork, ReconciliationRun, WebhookDelivery
         from sync.services import backfill, push, reconcile, webhooks
+        from sync.services import health as sync_health
 
         workers = settings.Q_CLUSTER.get("workers", 1)
         register(JobKind(OutboundWork, push.DRAIN_TASK, release=push.push_release_stuck, drains=workers))
@@ -17,3 +19,4 @@ class SyncConfig(AppConfig):
         register(JobKind(BackfillRun, backfill.DRAIN_TASK, release=backfill.backfill_release_stuck))
         register(JobKind(BackfillStep, backfill.DRAIN_TASK, release=lambda: 0, drains=workers))
         register(JobKind(ReconciliationRun, reconcile.DRAIN_TASK))
+        health.register(sync_health.sync_problems)

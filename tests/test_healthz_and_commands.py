@@ -36,6 +36,31 @@ def test_healthz_reports_database_queue_and_webhook_age(client: Client, site: Wi
     assert 119 <= age <= 130
 
 
+def test_healthz_is_degraded_while_something_needs_staff_and_ok_again_after(
+    client: Client, site: WixSite, staff: User
+) -> None:
+    from sync.models import ExternalSystem, OutboundWork
+
+    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    work = OutboundWork.objects.create(
+        system=system, site=site, entity_type="policy", wix_id="p1", trigger="webhook", status="dead"
+    )
+    late = WebhookDelivery.objects.create(site=site, wix_event_id="late", raw_body="x")
+    WebhookDelivery.objects.filter(pk=late.pk).update(created_at=timezone.now() - dt.timedelta(minutes=6))
+    assert client.get("/healthz").json() == {"status": "degraded"}  # anonymous: status only
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz?fail_on=degraded").status_code == 503  # for a monitor that pages
+    client.force_login(staff)
+    problems = {p["key"]: p for p in client.get("/healthz").json()["problems"]}
+    assert set(problems) == {"dead_letters", "overdue_webhookdelivery"}
+    assert problems["dead_letters"]["count"] == 1
+    assert problems["dead_letters"]["url"] == "/admin/sync/outboundwork/?status__exact=dead"
+    assert "are the workers running?" in problems["overdue_webhookdelivery"]["summary"]
+    OutboundWork.objects.filter(pk=work.pk).update(status="done")
+    WebhookDelivery.objects.filter(pk=late.pk).update(status="processed")
+    assert client.get("/healthz?fail_on=degraded").json()["status"] == "ok"
+
+
 def test_healthz_is_503_when_the_queue_is_down(
     client: Client, monkeypatch: pytest.MonkeyPatch, staff: User
 ) -> None:

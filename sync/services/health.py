@@ -1,0 +1,63 @@
+"""What is broken now in sync, for ``portal.health``: dead letters, failed deliveries, stuck
+backfills, paused systems, and work no worker has taken."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils import timezone
+
+from portal import jobs
+from portal.health import Problem
+from sync.models import BackfillRun, BackfillStep, OutboundWork, WebhookDelivery
+
+
+def _admin(name: str, query: str = "") -> str:
+    return reverse(f"admin:sync_{name}_changelist") + (f"?{query}" if query else "")
+
+
+def sync_problems() -> list[Problem]:
+    dead = OutboundWork.objects.filter(status=OutboundWork.Status.DEAD).count()
+    failed = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED).count()
+    limit = timezone.now() - jobs.stuck_after_default()
+    # A run is stuck when nothing about it moved for longer than a claim may last.
+    stuck = (
+        BackfillRun.objects.filter(status__in=BackfillRun.ACTIVE_STATUSES, updated_at__lt=limit)
+        .exclude(steps__updated_at__gte=limit)
+        .distinct()
+        .count()
+    )
+    found = [
+        Problem(
+            "dead_letters",
+            dead,
+            f"{dead} dead letter(s): pushes that gave up",
+            _admin("outboundwork", "status__exact=dead"),
+        ),
+        Problem(
+            "failed_deliveries",
+            failed,
+            f"{failed} webhook deliver(ies) failed",
+            _admin("webhookdelivery", "status__exact=failed"),
+        ),
+        Problem(
+            "stuck_backfills",
+            stuck,
+            f"{stuck} backfill(s) not moving",
+            _admin("backfillrun", "status__in=queued,listing,running"),
+        ),
+    ]
+    for model, admin in [
+        (OutboundWork, "outboundwork"),
+        (WebhookDelivery, "webhookdelivery"),
+        (BackfillStep, "backfillrun"),
+    ]:
+        late = jobs.overdue(model)
+        found.append(
+            Problem(
+                f"overdue_{model._meta.model_name}",
+                late,
+                f"{late} {model._meta.verbose_name_plural} waiting over 5 min: are the workers running?",
+                _admin(admin),
+            )
+        )
+    return found
