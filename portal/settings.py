@@ -7,6 +7,7 @@ Zero configuration runs: SQLite in WAL mode, django-q2's ORM broker, email to th
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -84,6 +85,14 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", str(BASE_DIR / "var")))
+# prometheus_client's multi-process mode (portal/metrics.py): every web and worker process on
+# this machine writes its histograms here, and /metrics sums them. Set before the client is
+# imported; clear it when the portal is (re)deployed.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# /metrics answers staff, or a scraper sending "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {

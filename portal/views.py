@@ -12,16 +12,20 @@ which tell an outsider more than a load balancer needs.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django_q.brokers import get_broker
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from portal.health import problems
+from portal.metrics import metrics_text
 from sync.models import WebhookDelivery
 
 
@@ -69,3 +73,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
         body["problems"] = [asdict(problem) for problem in found]
     failing = status == "error" or (status == "degraded" and request.GET.get("fail_on") == "degraded")
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition: for staff, or a scraper with ``METRICS_TOKEN`` as a bearer token."""
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    allowed = (request.user.is_authenticated and request.user.is_staff) or (
+        bool(token) and secrets.compare_digest(given, token)
+    )
+    if not allowed:
+        return JsonResponse({"detail": "staff or the metrics token only"}, status=401)
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

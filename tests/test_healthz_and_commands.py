@@ -114,3 +114,36 @@ def test_quickstart_outside_debug_needs_a_password(settings: object, monkeypatch
     monkeypatch.delenv("PORTAL_ADMIN_PASSWORD", raising=False)
     with pytest.raises(CommandError, match="PORTAL_ADMIN_PASSWORD"):
         call_command("quickstart", "--no-serve", stdout=StringIO())
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """One sample's value from Prometheus text (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_metrics_expose_the_counts_and_latencies_to_staff_or_the_token(
+    client: Client, site: WixSite, staff: User, settings: object
+) -> None:
+    from sync.models import ExternalSystem, OutboundWork
+
+    assert client.get("/metrics").status_code == 401
+    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
+    OutboundWork.objects.create(
+        system=system, site=site, entity_type="policy", wix_id="p1", trigger="webhook", status="dead"
+    )
+    settings.METRICS_TOKEN = "scrape-me"  # type: ignore[attr-defined]
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").content.decode()
+    assert _sample(text, "portal_jobs", kind="sync.OutboundWork", status="dead") == 1
+    assert _sample(text, "portal_problems", key="dead_letters") == 1
+    before = _sample(text, "portal_webhook_ack_seconds_count", status="401")
+    client.post("/webhooks/wix/", b"not a jwt", content_type="text/plain")
+    client.force_login(staff)
+    after = _sample(client.get("/metrics").content.decode(), "portal_webhook_ack_seconds_count", status="401")
+    assert after == before + 1

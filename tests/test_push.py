@@ -254,3 +254,30 @@ def test_every_auth_mode_sends_its_header_and_never_logs_the_secret(
     assert _push_policy(site).outcome == "created"
     assert create.calls[0].request.headers.get(header) == value
     assert "tok-secret" not in SyncLog.objects.get().request_excerpt
+
+
+@responses.activate
+def test_the_lag_from_the_change_on_wix_is_kept_and_measured(site: object, system: ExternalSystem) -> None:
+    from portal.metrics import PUSH_LAG_SECONDS
+
+    responses.post(f"{TARGET}/policies", status=201, json={"data": {"id": "x"}})
+    policy_upsert_from_wix(site=site, data=POLICY)  # type: ignore[arg-type]
+    changed = timezone.now() - dt.timedelta(seconds=3)
+    later = changed + dt.timedelta(seconds=1)
+    push_enqueue(
+        site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook", changed_at=later
+    )  # type: ignore[arg-type]
+    # A second change joins the pending row, which keeps the earliest one.
+    push_enqueue(
+        site=site,
+        entity_type=EntityType.POLICY,
+        wix_ids=[POLICY["id"]],
+        trigger="webhook",
+        changed_at=changed,
+    )  # type: ignore[arg-type]
+    work = OutboundWork.objects.get()
+    assert work.changed_at == changed
+    histogram = PUSH_LAG_SECONDS.labels(system.name)
+    before = histogram._sum.get()  # type: ignore[attr-defined]
+    assert work_execute(work_id=work.pk) == "created"
+    assert 3 <= histogram._sum.get() - before < 60  # type: ignore[attr-defined]

@@ -6,6 +6,8 @@ window without its body being read; the counting lives in the cache (no database
 
 from __future__ import annotations
 
+import time
+
 from rest_framework import status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.client import client_address
+from portal.metrics import WEBHOOK_ACK_SECONDS
 from sync.services.webhook_limits import address_blocked, address_refused
 from sync.services.webhooks import MAX_BODY_BYTES, webhook_receive
 
@@ -34,6 +37,12 @@ class WixWebhookView(APIView):
     parser_classes = [RawBodyParser]
 
     def post(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = self._answer(request)
+        WEBHOOK_ACK_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    def _answer(self, request: Request) -> Response:
         address = client_address(request) or "unknown"
         if address_blocked(address):
             return Response(

@@ -266,6 +266,9 @@ class OutboundWork(Job):
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     outcome = models.CharField(max_length=16, blank=True, help_text="created, updated, deleted, unchanged, …")
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the change happened on Wix (webhooks): the lag starts here."
+    )
     # Machine-readable facts of the last error that the admin offers fixes for
     # (pretix: the slug another event already has).
     error_details = models.JSONField(default=dict, blank=True)

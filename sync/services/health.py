@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portal import jobs
 from portal.health import Problem
+from portal.models import Job
 from sync.models import BackfillRun, BackfillStep, OutboundWork, WebhookDelivery
 
 
@@ -46,18 +47,15 @@ def sync_problems() -> list[Problem]:
             _admin("backfillrun", "status__in=queued,listing,running"),
         ),
     ]
-    for model, admin in [
-        (OutboundWork, "outboundwork"),
-        (WebhookDelivery, "webhookdelivery"),
-        (BackfillStep, "backfillrun"),
-    ]:
-        late = jobs.overdue(model)
-        found.append(
-            Problem(
-                f"overdue_{model._meta.model_name}",
-                late,
-                f"{late} {model._meta.verbose_name_plural} waiting over 5 min: are the workers running?",
-                _admin(admin),
-            )
-        )
+    found += [
+        _overdue(OutboundWork, "outboundwork"),
+        _overdue(WebhookDelivery, "webhookdelivery"),
+        _overdue(BackfillStep, "backfillrun"),
+    ]
     return found
+
+
+def _overdue(model: type[Job], admin: str) -> Problem:
+    late = jobs.overdue(model)
+    summary = f"{late} {model._meta.verbose_name_plural} waiting over 5 min: are the workers running?"
+    return Problem(f"overdue_{model._meta.model_name}", late, summary, _admin(admin))

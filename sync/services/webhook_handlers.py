@@ -44,7 +44,11 @@ RETRY = jobs.RetrySchedule((10, 60, 300, 1800, 3600))
 DRAIN_BUDGET_SECONDS = 30.0
 
 
-def _after_upsert(site: WixSite, entity_type: str, result: UpsertResult) -> str:
+def _after_upsert(
+    site: WixSite, entity_type: str, result: UpsertResult, changed_at: dt.datetime | None = None
+) -> str:
+    """``changed_at``: when the change happened on Wix (the envelope's ``eventTime``), kept on
+    the push so that the dashboard and ``/metrics`` can tell how long it took to arrive."""
     if result.outcome in (UpsertOutcome.STALE, UpsertOutcome.TOMBSTONED):
         return "stale"
     if result.changed:
@@ -53,26 +57,32 @@ def _after_upsert(site: WixSite, entity_type: str, result: UpsertResult) -> str:
             entity_type=entity_type,
             wix_ids=[result.mirror.wix_id],
             trigger=OutboundWork.Trigger.WEBHOOK,
+            changed_at=changed_at,
         )
     return str(result.outcome)
 
 
+def _event_time(data: dict[str, Any]) -> dt.datetime | None:
+    return parse_datetime(data["eventTime"]) if isinstance(data.get("eventTime"), str) else None
+
+
 def _upsert_handler(kind: EntityKind) -> Callable[[WixSite, dict[str, Any]], str]:
     def handle(site: WixSite, data: dict[str, Any]) -> str:
-        return _after_upsert(site, kind.entity_type, kind.upsert(site=site, data=carried_entity(data)))
+        result = kind.upsert(site=site, data=carried_entity(data))
+        return _after_upsert(site, kind.entity_type, result, _event_time(data))
 
     return handle
 
 
 def _delete_handler(kind: EntityKind) -> Callable[[WixSite, dict[str, Any]], str]:
     def handle(site: WixSite, data: dict[str, Any]) -> str:
-        when = parse_datetime(data["eventTime"]) if isinstance(data.get("eventTime"), str) else None
+        when = _event_time(data)
         options: dict[str, Any] = {"site": site, "wix_id": data["entityId"], "deleted_at": when}
         parent = carried_deleted_entity(data).get("eventId")
         if kind.entity_type != EntityType.EVENT and isinstance(parent, str):
             # A tombstone of an entity never mirrored still knows its event.
             options["event_wix_id"] = parent
-        return _after_upsert(site, kind.entity_type, kind.delete(**options))
+        return _after_upsert(site, kind.entity_type, kind.delete(**options), when)
 
     return handle
 

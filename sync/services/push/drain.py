@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from portal import jobs
+from portal.metrics import PUSH_LAG_SECONDS
 from portal.secrets import MissingSecret
 from sync.clients.base import ExternalError, RecordedHttp
 from sync.domain.mapping import MappingError
@@ -171,9 +172,10 @@ def _record(push: _Push) -> str:
     except Exception as exc:
         log.error("Push of work %s crashed", work.pk, exc_info=exc)
         return _dead(work, push.scrub(f"{exc.__class__.__name__}: {exc}"))
-    jobs.finish(
-        OutboundWork, work.pk, status=OutboundWork.Status.DONE, outcome=outcome, finished_at=timezone.now()
-    )
+    now = timezone.now()
+    jobs.finish(OutboundWork, work.pk, status=OutboundWork.Status.DONE, outcome=outcome, finished_at=now)
+    if work.changed_at is not None and push.decision is not None and push.decision.calls:
+        PUSH_LAG_SECONDS.labels(work.system.name).observe((now - work.changed_at).total_seconds())
     return outcome
 
 
