@@ -145,6 +145,11 @@ else:
 q_cluster_validate(Q_CLUSTER)
 # A job claimed longer ago than this lost its worker (killed, or its machine went away) and
 # the scheduled sweep lets it wait again: longer than any task may run (Q_TIMEOUT), plus a minute.
+# --- Alerts ------------------------------------------------------------------------------
+# An external system failing this many calls in a row is paused until staff resume it.
+TARGET_PAUSE_AFTER_FAILURES = env_int("TARGET_PAUSE_AFTER_FAILURES", 25)
+# Who hears of incidents (comma-separated); empty: superusers and Sync operators with an email.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
 JOBS_STUCK_AFTER_SECONDS = env_int("JOBS_STUCK_AFTER_SECONDS", Q_CLUSTER["timeout"] + 60)
 if Q_CLUSTER["timeout"] >= JOBS_STUCK_AFTER_SECONDS:
     raise ImproperlyConfigured(

@@ -9,8 +9,15 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         from portal import health
         from portal.jobs import JobKind, register
-        from sync.models import BackfillRun, BackfillStep, OutboundWork, ReconciliationRun, WebhookDelivery
-        from sync.services import backfill, push, reconcile, webhooks
+        from sync.models import (
+            BackfillRun,
+            BackfillStep,
+            OutboundWork,
+            ReconciliationRun,
+            TargetAlert,
+            WebhookDelivery,
+        )
+        from sync.services import alerts, backfill, push, reconcile, webhooks
         from sync.services import health as sync_health
 
         workers = settings.Q_CLUSTER.get("workers", 1)
@@ -19,4 +26,5 @@ class SyncConfig(AppConfig):
         register(JobKind(BackfillRun, backfill.DRAIN_TASK, release=backfill.backfill_release_stuck))
         register(JobKind(BackfillStep, backfill.DRAIN_TASK, release=lambda: 0, drains=workers))
         register(JobKind(ReconciliationRun, reconcile.DRAIN_TASK))
+        register(JobKind(TargetAlert, alerts.DRAIN_TASK))
         health.register(sync_health.sync_problems)

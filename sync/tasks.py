@@ -7,6 +7,7 @@ whatever of its kind is due; the one scheduled sweep releases what lost its work
 from __future__ import annotations
 
 from portal.jobs import dispatch
+from sync.services.alerts import alerts_drain
 from sync.services.backfill import backfill_drain
 from sync.services.push import push_drain
 from sync.services.reconcile import reconcile_all, reconcile_drain
@@ -28,6 +29,10 @@ def backfill_drain_task(woken_at: float | None = None) -> str:
 
 def reconcile_drain_task(woken_at: float | None = None) -> str:
     return f"reconciled {reconcile_drain(woken_at=woken_at)}"
+
+
+def alerts_drain_task(woken_at: float | None = None) -> str:
+    return f"sent {alerts_drain(woken_at=woken_at)}"
 
 
 def reconcile_all_task() -> str:

@@ -21,7 +21,7 @@ OPERATOR_ACTIONS = {
     "sync.ticketdefinition": {"resync_selected", "dry_run_resync"},
     "sync.backfillrun": {"resume"},
     "sync.webhookdelivery": {"replay_selected", "replay_failed_since"},
-    "sync.externalsystem": {"test_connection"},
+    "sync.externalsystem": {"test_connection", "resume"},
     "sync.externallink": {"resync_selected", "dry_run_resync"},
     "sync.outboundwork": {"retry_now", "retry_dead_since"},
 }

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from portal.admin_utils import pretty_json
+from portal.audit import audit
 from sync.services.resync import EntityRef, resync, resync_plan
 
 RefsOf = Callable[[Iterable[Any]], list[EntityRef]]
@@ -27,6 +28,7 @@ def resync_actions(refs_of: RefsOf) -> tuple[Callable[..., None], Callable[..., 
     def resync_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         refs = refs_of(queryset)
         queued = resync(refs=refs)
+        audit(request.user, queryset, f"Resynced ({queued} push(es) queued).")
         modeladmin.message_user(
             request,
             f"Queued {queued} push(es) for {len(refs)} entit(ies); unchanged payloads make no call.",

@@ -39,7 +39,7 @@ from sync.services.pretix import (
     pretix_event_slug_use,
     slug_conflict_of,
 )
-from sync.services.push import work_retry, work_retry_dead_since
+from sync.services.push import system_resume, work_retry, work_retry_dead_since
 from sync.services.resync import link_repair, refs_of_links
 
 PREVIEW_CHOICES = 40
@@ -69,7 +69,7 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(ExternalSystem)
 class ExternalSystemAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "base_url", "is_active", "auth_type"]
+    list_display = ["name", "kind", "base_url", "is_active", "health"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "base_url"]
     inlines = [EndpointInline, FieldMappingInline]
@@ -77,6 +77,7 @@ class ExternalSystemAdmin(admin.ModelAdmin):
     formfield_overrides = {ExternalSystem._meta.get_field("base_url").__class__: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "kind", "is_active", "base_url", "timeout"]}),
+        ("Incidents", {"fields": ["failure_streak", "failing_since", "paused_at"]}),
         (
             "Authentication (the secret is read from an environment variable, never stored)",
             {"fields": ["auth_type", "auth_secret_env", "auth_username", "auth_header"]},
@@ -90,12 +91,31 @@ class ExternalSystemAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["test_connection"]
+    actions = ["test_connection", "resume"]
+    readonly_fields = ["failure_streak", "failing_since", "paused_at"]
     # Where the secret is sent, and which secret.
     endpoint_fields = ["base_url", "auth_secret_env"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and request.user.has_perm("sync.change_system_endpoint")
+
+    @admin.display(description="Health")
+    def health(self, obj: ExternalSystem) -> str:
+        if obj.paused_at:
+            return f"Paused since {obj.paused_at:%Y-%m-%d %H:%M} ({obj.failure_streak} failures in a row)"
+        if obj.failing_since:
+            return f"Failing since {obj.failing_since:%H:%M} ({obj.failure_streak} in a row)"
+        return "OK"
+
+    @admin.action(description="Resume (send what waited)", permissions=["resume"])
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        resumed = [system for system in queryset if system_resume(system=system, by=request.user)]
+        self.message_user(
+            request, f"Resumed {len(resumed)} system(s); the others were not paused.", messages.SUCCESS
+        )
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.resume_system")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ExternalSystem | None = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))

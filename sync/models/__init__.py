@@ -1,3 +1,4 @@
+from sync.models.alerts import TargetAlert
 from sync.models.backfill import BackfillRun, BackfillStep, ReconciliationRun
 from sync.models.external import (
     DriftAction,
@@ -31,6 +32,7 @@ __all__ = [
     "Policy",
     "ReconciliationRun",
     "SyncLog",
+    "TargetAlert",
     "TicketDefinition",
     "WebhookDelivery",
     "WixSite",

@@ -68,10 +68,21 @@ class ExternalSystem(TimestampedModel):
         "(pretix only): keep the hand edit and report it, or push the Wix value again.",
     )
 
+    # A run of failed calls (timeouts, 5xx, 429) is an incident: staff hear of its start, of a
+    # pause when it goes on, and of its end (sync.services.alerts).
+    failure_streak = models.PositiveIntegerField(default=0, help_text="Failed calls in a row.")
+    failing_since = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Paused after too many failures in a row: nothing is sent until resumed.",
+    )
+
     class Meta:
         ordering = ["name"]
         permissions = [
             ("test_connection", "Can test a system's connection"),
+            ("resume_system", "Can resume a paused system"),
             # Where the secret is sent and which secret: the two fields that could carry a
             # credential to a host of someone's choosing.
             ("change_system_endpoint", "Can change a system's base URL and secret variable"),

@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from portal import jobs
+from portal.audit import audit
 from portal.secrets import MissingSecret
 from sync.clients.wix import WixClient, WixClientError, WixError, WixMalformedResponse
 from sync.models import BackfillRun, BackfillStep, EntityType, Event, OutboundWork, WixSite
@@ -70,6 +71,8 @@ def backfill_start(
                 started_by=user if getattr(user, "is_authenticated", False) else None,
             )
             jobs.wake(DRAIN_TASK)
+            scope_text = f"event {event_wix_id}" if event_wix_id else "all events"
+            audit(user, site, f"Started backfill #{run.pk} ({scope_text}, {trigger}).")
     except IntegrityError:
         # Lost a race with another start of the same scope: that run is the answer.
         return BackfillRun.objects.get(**scope, status__in=BackfillRun.ACTIVE_STATUSES), False
@@ -96,6 +99,7 @@ def backfill_resume(*, run: BackfillRun, by: Any = None) -> bool:
                 )
                 jobs.retry(BackfillStep, failed, reason="the run was resumed", by=by)
                 jobs.wake(DRAIN_TASK)
+                audit(by, run, "Resumed.")
     except IntegrityError:
         return False  # another run of the same scope is active
     return bool(resumed)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from portal import jobs
 from portal.health import Problem
 from portal.models import Job
-from sync.models import BackfillRun, BackfillStep, OutboundWork, WebhookDelivery
+from sync.models import BackfillRun, BackfillStep, ExternalSystem, OutboundWork, WebhookDelivery
 
 
 def _admin(name: str, query: str = "") -> str:
@@ -27,7 +27,14 @@ def sync_problems() -> list[Problem]:
         .distinct()
         .count()
     )
+    paused = ExternalSystem.objects.filter(paused_at__isnull=False).count()
     found = [
+        Problem(
+            "paused_systems",
+            paused,
+            f"{paused} external system(s) paused after failing: resume them when they are back",
+            _admin("externalsystem"),
+        ),
         Problem(
             "dead_letters",
             dead,

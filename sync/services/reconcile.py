@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from portal import jobs
+from portal.audit import audit
 from sync.clients.wix import WixClient, WixError, WixNotFound
 from sync.models import EntityType, Event, OutboundWork, ReconciliationRun, WixSite
 from sync.services.drift import drift_check_event
@@ -35,6 +36,7 @@ def reconcile_start(*, site: WixSite, by: Any = None) -> ReconciliationRun:
         retry_reason="staff: Reconcile with Wix now" if by is not None else "",
     )
     jobs.wake(DRAIN_TASK)
+    audit(by, site, f"Started reconciliation #{run.pk}.")
     return run
 
 

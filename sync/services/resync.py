@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from portal.audit import audit
 from sync.clients.base import ExternalError
 from sync.domain.mapping import MappingError
 from sync.models import (
@@ -158,4 +159,5 @@ def link_repair(*, link: ExternalLink, new_external_id: str, reason: str, user: 
         locked.last_payload, locked.external_facts, locked.drift = None, {}, {}
         locked.full_clean()
         locked.save()
+    audit(user, link, f"Repaired: {repair.old_external_id} → {new_external_id} ({reason.strip()}).")
     return repair

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal import jobs
+from portal.audit import audit
 from sync.clients.wix import WixClientError, WixError, WixNotFound, WixRateLimited
 from sync.models import EntityType, OutboundWork, WebhookDelivery, WixSite
 from sync.services.entities import ENTITY_KINDS, EntityKind
@@ -207,6 +208,7 @@ def webhook_replay(*, delivery_ids: list[int], by: object = None, reason: str = 
     again = jobs.retry(WebhookDelivery, delivery_ids, reason=reason, by=by)
     if again:
         jobs.wake(DRAIN_TASK)
+        audit(by, WebhookDelivery.objects.filter(pk__in=again), f"Replayed ({reason}).")
     return len(again)
 
 

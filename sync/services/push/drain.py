@@ -21,11 +21,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from portal import jobs
+from portal.audit import audit
 from portal.metrics import PUSH_LAG_SECONDS
 from portal.secrets import MissingSecret
 from sync.clients.base import ExternalError, RecordedHttp
 from sync.domain.mapping import MappingError
-from sync.models import OutboundWork
+from sync.models import ExternalSystem, OutboundWork
+from sync.services.alerts import target_failed, target_succeeded
 from sync.services.push.calls import CallRows, Desk, calls_interrupted
 from sync.services.push.decide import PushCache, PushDecision, push_decide
 from sync.services.push.enqueue import DRAIN_TASK, push_enqueue
@@ -41,18 +43,16 @@ RETRY = jobs.RetrySchedule((5, 30, 120, 600, 1800, 3600, 7200))
 DRAIN_BUDGET_SECONDS = min(60, settings.Q_CLUSTER["timeout"] // 2)
 
 
-def not_in_flight() -> Q:
-    """Work whose entity no other worker is pushing now (claims pass it over until then)."""
-    return Q(
-        ~Exists(
-            OutboundWork.objects.filter(
-                status=OutboundWork.Status.IN_FLIGHT,
-                system=OuterRef("system"),
-                entity_type=OuterRef("entity_type"),
-                wix_id=OuterRef("wix_id"),
-            )
-        )
+def claimable() -> Q:
+    """Work whose entity no other worker is pushing now, for a system that is not paused
+    (claims pass it over until then)."""
+    in_flight = OutboundWork.objects.filter(
+        status=OutboundWork.Status.IN_FLIGHT,
+        system=OuterRef("system"),
+        entity_type=OuterRef("entity_type"),
+        wix_id=OuterRef("wix_id"),
     )
+    return Q(~Exists(in_flight)) & Q(system__paused_at__isnull=True)
 
 
 @dataclass
@@ -164,9 +164,10 @@ def _record(push: _Push) -> str:
         return _dead(work, f"{exc.__class__.__name__}: {exc}")
     except ExternalError as exc:
         error = push.scrub(str(exc))
-        if not exc.permanent and jobs.defer(
-            OutboundWork, work, error=error, schedule=RETRY, error_details=exc.details
-        ):
+        if exc.permanent:
+            return _dead(work, error, exc.details)
+        target_failed(system=work.system, error=error)  # the system may be down: an incident
+        if jobs.defer(OutboundWork, work, error=error, schedule=RETRY, error_details=exc.details):
             return "retry-scheduled"
         return _dead(work, error, exc.details)
     except Exception as exc:
@@ -174,8 +175,10 @@ def _record(push: _Push) -> str:
         return _dead(work, push.scrub(f"{exc.__class__.__name__}: {exc}"))
     now = timezone.now()
     jobs.finish(OutboundWork, work.pk, status=OutboundWork.Status.DONE, outcome=outcome, finished_at=now)
-    if work.changed_at is not None and push.decision is not None and push.decision.calls:
-        PUSH_LAG_SECONDS.labels(work.system.name).observe((now - work.changed_at).total_seconds())
+    if push.decision is not None and push.decision.calls:
+        target_succeeded(system=work.system)
+        if work.changed_at is not None:
+            PUSH_LAG_SECONDS.labels(work.system.name).observe((now - work.changed_at).total_seconds())
     return outcome
 
 
@@ -202,8 +205,8 @@ def _recheck(push: _Push) -> None:
 
 def work_execute(*, work_id: int, cache: PushCache | None = None) -> str:
     """Claim one due pending row and push it. Returns the outcome for django-q2's list."""
-    if not jobs.claim(OutboundWork, work_id, also=not_in_flight()):
-        busy = OutboundWork.objects.filter(pk=work_id).exclude(not_in_flight()).exists()
+    if not jobs.claim(OutboundWork, work_id, also=claimable()):
+        busy = OutboundWork.objects.filter(pk=work_id).exclude(claimable()).exists()
         return "busy" if busy else "not-claimed"
     cache = cache or PushCache()
     push = _load(work_id, cache)
@@ -230,7 +233,7 @@ def push_drain(*, budget_seconds: float | None = None, woken_at: float | None = 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
         try:
             for work_id in jobs.claims(
-                OutboundWork, budget_seconds=budget, also=not_in_flight(), woken_at=woken_at
+                OutboundWork, budget_seconds=budget, also=claimable(), woken_at=woken_at
             ):
                 push = _load(work_id, cache, desk)
                 _prepare(push, cache)
@@ -291,6 +294,7 @@ def work_retry(*, work_ids: list[int], by: object = None, reason: str = "staff r
     if again:
         OutboundWork.objects.filter(pk__in=again).update(finished_at=None)
         jobs.wake(DRAIN_TASK)
+        audit(by, OutboundWork.objects.filter(pk__in=again), f"Retried ({reason}).")
     return len(again)
 
 
@@ -299,3 +303,16 @@ def work_retry_dead_since(*, since: object, by: object = None) -> int:
         "pk", flat=True
     )
     return work_retry(work_ids=list(ids), by=by, reason=f"staff: every dead letter since {since}")
+
+
+def system_resume(*, system: ExternalSystem, by: object = None) -> bool:
+    """Staff: send to a paused system again; the drains take what was queued meanwhile."""
+    resumed = bool(
+        ExternalSystem.objects.filter(pk=system.pk, paused_at__isnull=False).update(
+            paused_at=None, failure_streak=0
+        )
+    )
+    if resumed:
+        jobs.wake(DRAIN_TASK, drains=settings.Q_CLUSTER.get("workers", 1))
+        audit(by, system, "Resumed: its queued pushes are sent again.")
+    return resumed
