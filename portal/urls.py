@@ -1,15 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from portal.views import healthz, metrics
 from sync.api.webhooks import WixWebhookView
 
-admin.site.site_header = "Events Sync Portal"
-admin.site.site_title = "Events Sync Portal"
-admin.site.index_title = "Operations"
-
 urlpatterns = [
+    # The portal has no public pages: its home is the console.
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("sync.api.urls")),
     path("healthz", healthz, name="healthz"),

@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from portal.admin_utils import pretty_json
 from portal.audit import audit
+from sync.admin.common import entity_cell
+from sync.selectors.names import entity_names
 from sync.services.resync import EntityRef, resync, resync_plan
 
 RefsOf = Callable[[Iterable[Any]], list[EntityRef]]
@@ -42,10 +44,18 @@ def resync_actions(refs_of: RefsOf) -> tuple[Callable[..., None], Callable[..., 
         modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
     ) -> TemplateResponse:
         rows = resync_plan(refs=refs_of(queryset))
+        names = entity_names((row.ref.site.pk, row.ref.entity_type, row.ref.wix_id) for row in rows)
         context = {
             **modeladmin.admin_site.each_context(request),
             "title": "Dry-run resync",
-            "rows": [(row, pretty_json(row.payload) if row.payload is not None else "") for row in rows],
+            "rows": [
+                (
+                    row,
+                    entity_cell(names.get((row.ref.site.pk, row.ref.wix_id)), row.ref.wix_id),
+                    pretty_json(row.payload) if row.payload is not None else "",
+                )
+                for row in rows
+            ],
             "counts": {a: sum(1 for r in rows if r.action == a) for a in sorted({r.action for r in rows})},
             "opts": modeladmin.model._meta,
         }

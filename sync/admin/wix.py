@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from portal.admin_utils import ReadOnlyAdmin, TombstoneFilter, pretty_json
 from sync.admin.actions import has_resync_permission, resync_actions, since_action
+from sync.admin.common import EntityNamesMixin, badge
 from sync.models import (
     BackfillRun,
     BackfillStep,
@@ -30,6 +31,7 @@ from sync.models import (
     WixSite,
 )
 from sync.selectors import entity_timeline
+from sync.selectors.names import Key
 from sync.services.backfill import backfill_resume, backfill_start
 from sync.services.reconcile import reconcile_start
 from sync.services.resync import refs_of_events, refs_of_mirrors
@@ -54,6 +56,7 @@ def _report_runs(
 
 @admin.register(WixSite)
 class WixSiteAdmin(admin.ModelAdmin):
+    console_section, console_order = "setup", 10
     list_display = [
         "name",
         "site_id",
@@ -137,6 +140,7 @@ class WixSiteAdmin(admin.ModelAdmin):
 
 
 class MirrorAdmin(ReadOnlyAdmin):
+    console_section = "daily"
     list_select_related = ["site"]
     search_fields = ["wix_id", "name"]
     readonly_fields = ["raw_json"]
@@ -148,6 +152,16 @@ class MirrorAdmin(ReadOnlyAdmin):
     @admin.display(description="Raw JSON as Wix sent it")
     def raw_json(self, obj: Event | Policy | TicketDefinition) -> str:
         return pretty_json(obj.raw)
+
+    @admin.display(description="Name", ordering="name")
+    def name_cell(self, obj: Event | Policy | TicketDefinition) -> str:
+        """The Wix name, with the Wix id beneath it for searches and support requests."""
+        name = obj.title if isinstance(obj, Event) else obj.name
+        return format_html(
+            '<strong>{}</strong><span class="secondary"><code>{}</code></span>',
+            name or "(no name)",
+            obj.wix_id,
+        )
 
     @admin.display(boolean=True, description="Deleted")
     def is_tombstone(self, obj: Event | Policy | TicketDefinition) -> bool:
@@ -167,7 +181,9 @@ class TimelineMirrorAdmin(MirrorAdmin):
 
 @admin.register(Event)
 class EventAdmin(TimelineMirrorAdmin):
-    list_display = ["title", "site", "status", "start_date", "wix_id", "is_tombstone", "updated_at"]
+    console_order = 50
+    list_display = ["name_cell", "site", "status", "start_date", "is_tombstone", "updated_at"]
+    list_display_links = ["name_cell"]
     list_filter = ["site", "status", TombstoneFilter]
     search_fields = ["title", "slug", "wix_id"]
     date_hierarchy = "start_date"
@@ -192,7 +208,9 @@ class EventAdmin(TimelineMirrorAdmin):
 
 @admin.register(Policy)
 class PolicyAdmin(TimelineMirrorAdmin):
-    list_display = ["name", "event", "revision", "wix_id", "is_tombstone", "wix_updated_date"]
+    console_order = 51
+    list_display = ["name_cell", "event", "revision", "is_tombstone", "wix_updated_date"]
+    list_display_links = ["name_cell"]
     list_select_related = ["site", "event"]
     list_filter = ["site", TombstoneFilter]
     search_fields = ["name", "wix_id", "event_wix_id", "event__title"]
@@ -201,12 +219,12 @@ class PolicyAdmin(TimelineMirrorAdmin):
 
 @admin.register(TicketDefinition)
 class TicketDefinitionAdmin(TimelineMirrorAdmin):
+    console_order = 52
+    list_display_links = ["name_cell"]
     list_display = [
-        "name",
+        "name_cell",
         "event",
-        "pricing_method",
-        "price",
-        "currency",
+        "price_cell",
         "unsold_count",
         "sale_status",
         "sale_start",
@@ -218,12 +236,18 @@ class TicketDefinitionAdmin(TimelineMirrorAdmin):
     search_fields = ["name", "wix_id", "event_wix_id", "event__title"]
     raw_id_fields = ["event"]
 
+    @admin.display(description="Price", ordering="price")
+    def price_cell(self, obj: TicketDefinition) -> str:
+        if obj.price is None:
+            return obj.get_pricing_method_display() or "-"
+        return f"{obj.price} {obj.currency}".strip()
+
 
 class BackfillStepInline(admin.TabularInline):
     """Each event of the run: whether it is done, what it mirrored, why it failed."""
 
     model = BackfillStep
-    fields = ("event_wix_id", "status", "attempts", "fetched", "created", "updated", "failed", "last_error")
+    fields = ("event", "status", "attempts", "fetched", "created", "updated", "failed", "last_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -235,26 +259,36 @@ class BackfillStepInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        title = Event.objects.filter(site_id=OuterRef("run__site_id"), wix_id=OuterRef("event_wix_id"))
+        return super().get_queryset(request).annotate(event_title=Subquery(title.values("title")[:1]))
+
+    @admin.display(description="Event")
+    def event(self, obj: BackfillStep) -> str:
+        return format_html(
+            '<strong>{}</strong><span class="secondary"><code>{}</code></span>',
+            getattr(obj, "event_title", None) or "(not mirrored)",
+            obj.event_wix_id,
+        )
+
 
 @admin.register(BackfillRun)
 class BackfillRunAdmin(ReadOnlyAdmin):
+    console_section, console_order = "daily", 30
     list_display = [
-        "pk",
+        "number",
         "site",
         "scope",
         "trigger",
         "started_by",
-        "status",
+        "status_badge",
         "progress",
-        "fetched",
-        "created",
-        "updated",
-        "unchanged",
-        "failed",
+        "result",
         "created_at",
         "finished_at",
     ]
-    list_select_related = ["site", "started_by"]
+    list_display_links = ["number"]
+    list_select_related = ["site", "started_by", "event"]
     list_filter = ["status", "trigger", "site"]
     search_fields = ["event_wix_id"]
     actions = ["resume"]
@@ -268,9 +302,30 @@ class BackfillRunAdmin(ReadOnlyAdmin):
         )
         return super().get_queryset(request).annotate(steps_total=Count("steps"), steps_ended=done)
 
+    @admin.display(description="#", ordering="pk")
+    def number(self, obj: BackfillRun) -> str:
+        return f"#{obj.pk}"
+
     @admin.display(description="Scope")
     def scope(self, obj: BackfillRun) -> str:
-        return f"event {obj.event_wix_id}" if obj.event_wix_id else "all events"
+        if not obj.event_wix_id:
+            return "all events"
+        return format_html(
+            '<strong>{}</strong><span class="secondary"><code>{}</code></span>',
+            obj.event.title if obj.event else "one event",
+            obj.event_wix_id,
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: BackfillRun) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Mirrored")
+    def result(self, obj: BackfillRun) -> str:
+        text = f"{obj.fetched} read: {obj.created} new, {obj.updated} changed, {obj.unchanged} same"
+        if obj.failed:
+            return format_html('{}, <span class="badge badge-bad">{} failed</span>', text, obj.failed)
+        return text
 
     @admin.display(description="Events done")
     def progress(self, obj: BackfillRun) -> str:
@@ -297,22 +352,23 @@ class BackfillRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(EntityNamesMixin, ReadOnlyAdmin):
+    console_section, console_order = "daily", 20
     list_display = [
-        "wix_event_id",
+        "received_at",
+        "event_type_short",
+        "entity",
         "site",
-        "event_type",
-        "entity_id",
-        "status",
+        "status_badge",
         "outcome",
         "attempts",
-        "received_at",
     ]
+    list_display_links = ["received_at"]
     list_select_related = ["site"]
     list_filter = ["status", "site", "event_type"]
     search_fields = ["wix_event_id", "entity_id"]
     date_hierarchy = "received_at"
-    readonly_fields = ["order", "decoded_payload"]
+    readonly_fields = ["entity", "order", "decoded_payload"]
     exclude = ["payload", "raw_body"]
     actions = ["replay_selected", "replay_failed_since"]
 
@@ -346,6 +402,19 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sync.replay_webhook")
 
+    def entity_key(self, obj: WebhookDelivery) -> Key:
+        return (obj.site_id or 0, None, obj.entity_id)
+
+    @admin.display(description="Type", ordering="event_type")
+    def event_type_short(self, obj: WebhookDelivery) -> str:
+        """``OrderConfirmed``, with its full Wix name (``wix.events.ticketing.events.…``) beneath."""
+        namespace, _, name = obj.event_type.rpartition(".")
+        return format_html('{}<span class="secondary">{}</span>', name or "(none)", namespace)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: WebhookDelivery) -> str:
+        return badge(obj.status, obj.get_status_display())
+
     @admin.display(description="Order")
     def order(self, obj: WebhookDelivery) -> str:
         payload = obj.payload or {}
@@ -364,6 +433,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
+    console_section, console_order = "daily", 40
     list_display = ["pk", "site", "status", "healed_count", "drift_count", "started_at", "finished_at"]
     list_select_related = ["site"]
     list_filter = ["status", "site"]

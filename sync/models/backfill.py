@@ -108,6 +108,9 @@ class BackfillStep(Job):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0, help_text="Entities Wix sent that could not be mirrored.")
+    fetched_by_type = models.JSONField(
+        default=dict, blank=True, help_text='Entities read per type: {"policy": 2, "ticket_definition": 5}.'
+    )
     errors = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -311,6 +311,8 @@ class OutboundWork(Job):
             models.Index(fields=["status", "not_before"], name="work_status_due_idx"),
             # Per-entity timeline.
             models.Index(fields=["entity_type", "wix_id"], name="work_entity_idx"),
+            # The console: pushes finished in the last hour / day (lag, throughput).
+            models.Index(fields=["finished_at"], condition=models.Q(status="done"), name="work_done_idx"),
         ]
 
     def __str__(self) -> str:

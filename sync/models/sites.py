@@ -74,7 +74,7 @@ class WixSite(TimestampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.site_id})"
+        return self.name  # lists and menus name it; its Wix site id is on its page
 
     def clean(self) -> None:
         if self.auth_method == self.AuthMethod.API_KEY and not self.api_key_env:

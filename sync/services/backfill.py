@@ -114,6 +114,7 @@ class _Counts:
     unchanged: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    by_type: dict[str, int] = field(default_factory=dict)
 
     def apply(self, where: str, upsert: Any, **kwargs: Any) -> UpsertResult | None:
         self.fetched += 1
@@ -258,6 +259,9 @@ def _step_run(step: BackfillStep, children: Future[Children]) -> str:
     parent = Event.objects.filter(site_id=step.run.site_id, wix_id=step.event_wix_id).first()
     mirrored: dict[str, list[str]] = {}
     for kind in CHILD_KINDS:
+        count = len(fetched[kind.entity_type])
+        if count:
+            counts.by_type[kind.entity_type] = count
         for data in fetched[kind.entity_type]:
             label = f"{kind.label.lower()} {data.get('id')}"
             if counts.apply(label, kind.upsert, site=step.run.site, data=data, event=parent) is not None:
@@ -282,6 +286,7 @@ def _step_end(step: BackfillStep, counts: _Counts, status: str, error: str = "")
             status=status,
             error=error,
             errors=counts.errors,
+            fetched_by_type=counts.by_type,
             **{name: getattr(counts, name) for name in _COUNTERS},
         )
         counts.add_to_run(step.run_id)
