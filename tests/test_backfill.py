@@ -72,6 +72,8 @@ def test_a_backfill_mirrors_everything_and_a_second_run_changes_nothing(site: Wi
     )
     done = list(first.steps.filter(status="done").values_list("event_wix_id", flat=True))
     assert done == [EVENT_ID] and first.started_at and first.finished_at
+    # The console's per-type progress: what each step read, by entity type.
+    assert first.steps.get().fetched_by_type == {"policy": 1, "ticket_definition": 2}
     assert (Event.objects.count(), Policy.objects.count(), TicketDefinition.objects.count()) == (1, 1, 2)
     second = _run(site)
     assert (second.status, second.fetched, second.created, second.updated, second.unchanged) == (

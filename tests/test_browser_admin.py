@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -11,9 +11,10 @@ from sync.models import ExternalSystem, FieldMapping, TicketDefinition
 from sync.sandbox.demo import demo_id, sandbox_seed
 from sync.sandbox.services import Kind, entity_query
 from sync.services.mirrors import event_upsert_from_wix, ticket_definition_upsert_from_wix
-from tests.browser import browser  # noqa: F401 - fixture
+from tests.browser import browser, login  # noqa: F401 - fixture
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Serialized rollback: the roles migration's groups survive the flush between tests.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
@@ -25,15 +26,10 @@ def staff_session(live_server: object, browser: object) -> object:  # noqa: F811
         "ticketDefinitions"
     ]:
         ticket_definition_upsert_from_wix(site=site, data=data)
-    User.objects.create_superuser("staff", "staff@example.com", "a-long-password-1")
-    browser.get(f"{live_server.url}/admin/login/")  # type: ignore[attr-defined]
-    browser.find_element(By.NAME, "username").send_keys("staff")  # type: ignore[attr-defined]
-    browser.find_element(By.NAME, "password").send_keys("a-long-password-1")  # type: ignore[attr-defined]
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()  # type: ignore[attr-defined]
-    # Wait for the logged-in page: navigating on before the login answer lands loses the session.
-    WebDriverWait(browser, 10).until(
-        lambda d: "Log out" in d.page_source or "log out" in d.page_source.lower()
-    )
+    # An operator, as staff who edit mappings day to day are (not a superuser).
+    operator = User.objects.create_user("staff", "staff@example.com", "a-long-password-1", is_staff=True)
+    operator.groups.add(Group.objects.get(name="Sync operators"))
+    login(browser, live_server.url, "staff", "a-long-password-1")  # type: ignore[attr-defined]
     return browser
 
 

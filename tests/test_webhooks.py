@@ -266,6 +266,23 @@ def test_wix_down_is_retried_then_failed_and_staff_can_replay(
     assert webhook_process(delivery_id=delivery.pk) == "created"
 
 
+def test_a_replayed_delivery_whose_data_names_nothing_to_mirror_is_ignored_not_a_crash(
+    hook_site: WixSite,
+) -> None:
+    delivery = WebhookDelivery.objects.create(
+        site=hook_site,
+        wix_event_id="evt-empty",
+        event_type="wix.events.v2.policy_updated",
+        raw_body="x.y.z",
+        payload={"eventType": "wix.events.v2.policy_updated", "data": {"id": "evt-empty"}},
+        status="failed",
+    )
+    assert webhook_replay(delivery_ids=[delivery.pk]) == 1
+    webhook_process(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.outcome) == ("ignored", "no handler for its data")
+
+
 @responses.activate
 def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_once_each(
     client: Client, hook_site: WixSite

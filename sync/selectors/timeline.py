@@ -42,13 +42,14 @@ def entity_timeline(*, mirror: MirrorModel) -> list[TimelineEntry]:
         )
     for work in OutboundWork.objects.filter(
         entity_type=entity_type, wix_id=mirror.wix_id, site=mirror.site
-    ).select_related("system")[:TIMELINE_LIMIT]:
+    ).select_related("system", "retried_by")[:TIMELINE_LIMIT]:
+        retried = f"Retried by {work.retried_by} ({work.retry_reason})" if work.retried_by else ""
         entries.append(
             TimelineEntry(
                 work.created_at,
                 "work",
                 f"{work.get_trigger_display()} → {work.system}: {work.status} {work.outcome}",
-                work.last_error,
+                "\n".join(text for text in (work.last_error, retried) if text),
             )
         )
     logs = SyncLog.objects.filter(entity_type=entity_type, wix_id=mirror.wix_id).select_related("system")

@@ -142,10 +142,15 @@ def _handle(delivery: WebhookDelivery) -> str:
     """Run a claimed delivery's handler and settle the row; returns its outcome."""
     assert delivery.site is not None  # only deliveries verified against a site are processed
     payload = delivery.payload or {}
-    handler = HANDLERS[webhook_route(payload.get("eventType", ""), payload.get("data") or {}) or ""]
+    route = webhook_route(payload.get("eventType", ""), payload.get("data") or {})
     status, error, outcome = WebhookDelivery.Status.PROCESSED, "", ""
     try:
-        outcome = handler(delivery.site, payload["data"])
+        if route is None:
+            # Stored as known but no handler takes it (a replay of a delivery whose data
+            # names no entity the portal mirrors): acknowledged, kept, never a crash.
+            status, outcome = WebhookDelivery.Status.IGNORED, "no handler for its data"
+        else:
+            outcome = HANDLERS[route](delivery.site, payload["data"])
         if outcome == "stale":
             status = WebhookDelivery.Status.STALE
     except (WebhookMalformed, MirrorDataError, KeyError) as exc:
