@@ -143,13 +143,20 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env_float("Q_POLL", 0.5)
 q_cluster_validate(Q_CLUSTER)
-# A job claimed longer ago than this lost its worker (killed, or its machine went away) and
-# the scheduled sweep lets it wait again: longer than any task may run (Q_TIMEOUT), plus a minute.
 # --- Alerts ------------------------------------------------------------------------------
 # An external system failing this many calls in a row is paused until staff resume it.
 TARGET_PAUSE_AFTER_FAILURES = env_int("TARGET_PAUSE_AFTER_FAILURES", 25)
 # Who hears of incidents (comma-separated); empty: superusers and Sync operators with an email.
 ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+
+# --- Retention ---------------------------------------------------------------------------
+# Webhook bodies and the request/response of calls older than this many days are dropped
+# daily (the rows stay as the summary); failed deliveries keep theirs for replay.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 30)
+RETENTION_BATCH = env_int("RETENTION_BATCH", 1000)
+
+# A job claimed longer ago than this lost its worker (killed, or its machine went away) and
+# the scheduled sweep lets it wait again: longer than any task may run (Q_TIMEOUT), plus a minute.
 JOBS_STUCK_AFTER_SECONDS = env_int("JOBS_STUCK_AFTER_SECONDS", Q_CLUSTER["timeout"] + 60)
 if Q_CLUSTER["timeout"] >= JOBS_STUCK_AFTER_SECONDS:
     raise ImproperlyConfigured(

@@ -11,6 +11,7 @@ from sync.services.alerts import alerts_drain
 from sync.services.backfill import backfill_drain
 from sync.services.push import push_drain
 from sync.services.reconcile import reconcile_all, reconcile_drain
+from sync.services.retention import retention_prune
 from sync.services.webhook_handlers import webhook_drain
 from sync.services.webhook_limits import webhook_rejections_flush
 
@@ -37,6 +38,12 @@ def alerts_drain_task(woken_at: float | None = None) -> str:
 
 def reconcile_all_task() -> str:
     return f"queued {reconcile_all()}"
+
+
+def retention_prune_task() -> str:
+    pruned = retention_prune()
+    more = "" if pruned.finished else "; more next time"
+    return f"pruned {pruned.webhook_bodies} webhook bodies and {pruned.call_bodies} call bodies{more}"
 
 
 def jobs_dispatch_task() -> str:

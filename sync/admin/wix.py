@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -424,6 +425,8 @@ class WebhookDeliveryAdmin(EntityNamesMixin, ReadOnlyAdmin):
 
     @admin.display(description="Decoded payload")
     def decoded_payload(self, obj: WebhookDelivery) -> str:
+        if obj.payload is None and not obj.raw_body:
+            return f"Dropped after {settings.RETENTION_DAYS} days (retention); this summary stays."
         return pretty_json(obj.payload)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

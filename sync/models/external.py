@@ -360,6 +360,12 @@ class SyncLog(models.Model):
             models.Index(fields=["system", "status", "-created_at"], name="synclog_system_status_idx"),
             # Per-entity timeline.
             models.Index(fields=["entity_type", "wix_id"], name="synclog_entity_idx"),
+            # Retention: the oldest calls that still hold their request or response.
+            models.Index(
+                fields=["created_at"],
+                condition=~models.Q(request_excerpt="") | ~models.Q(response_excerpt=""),
+                name="synclog_body_kept_idx",
+            ),
         ]
 
     def __str__(self) -> str:

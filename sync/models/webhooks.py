@@ -56,6 +56,10 @@ class WebhookDelivery(Job):
             models.Index(fields=["-received_at"], name="webhook_received_idx"),
             # Per-entity timeline.
             models.Index(fields=["entity_id", "received_at"], name="webhook_entity_idx"),
+            # Retention: the oldest deliveries that still hold a body.
+            models.Index(
+                fields=["received_at"], condition=~models.Q(raw_body=""), name="webhook_body_kept_idx"
+            ),
             # The drain: waiting deliveries, oldest first.
             models.Index(
                 fields=["received_at"], condition=models.Q(status="received"), name="webhook_waiting_idx"
