@@ -23,13 +23,13 @@ SECTIONS = {
     "access": "People and access",
     "internal": "Internals",
 }
-# Where an app's pages go unless their model admin says otherwise.
+# Where an app's pages go, and in which order, unless their model admin says otherwise.
 APP_SECTIONS = {
-    "auth": "access",
-    "axes": "access",
-    "portal": "access",
-    "django_q": "internal",
-    "sandbox": "internal",
+    "auth": ("access", 100),
+    "axes": ("access", 150),
+    "portal": ("access", 50),
+    "django_q": ("internal", 100),
+    "sandbox": ("internal", 200),
 }
 
 
@@ -51,10 +51,9 @@ class PortalAdminSite(admin.AdminSite):
         for app in self._build_app_dict(request).values():
             for model in app["models"]:
                 model_admin = self._registry[model["model"]]
-                key = getattr(model_admin, "console_section", None) or APP_SECTIONS.get(
-                    app["app_label"], "daily"
-                )
-                groups.setdefault(key, []).append((getattr(model_admin, "console_order", 100), model))
+                section, order = APP_SECTIONS.get(app["app_label"], ("daily", 100))
+                key = getattr(model_admin, "console_section", section)
+                groups.setdefault(key, []).append((getattr(model_admin, "console_order", order), model))
         return [
             {
                 "name": SECTIONS.get(key, key.title()),

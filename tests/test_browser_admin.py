@@ -64,6 +64,10 @@ def test_staff_preview_an_unsaved_mapping_then_save_it(staff_session: object, li
     driver.find_element(By.NAME, "_save").click()  # type: ignore[attr-defined]
     WebDriverWait(driver, 10).until(lambda d: "changed successfully" in d.page_source)
     assert FieldMapping.objects.get(target_field="display.label").transform == "template"
+    # Audit: the system's history says who added which mapping.
+    driver.get(f"{live_server.url}/admin/sync/externalsystem/{system.pk}/history/")  # type: ignore[attr-defined]
+    history = driver.find_element(By.ID, "change-history").text  # type: ignore[attr-defined]
+    assert "staff" in history and "Added field mapping" in history and "display.label" in history
 
 
 def test_a_broken_mapping_shows_its_error_in_the_preview_and_on_save(
