@@ -173,3 +173,33 @@ def test_malformed_entities_raise_an_error_naming_the_field_and_write_nothing(
     with pytest.raises(MirrorDataError, match=message):
         upsert(site=site, data=data)  # type: ignore[operator]
     assert not Policy.objects.exists() and not TicketDefinition.objects.exists()
+
+
+def test_other_apps_hear_of_each_real_change_and_of_nothing_else(site: WixSite) -> None:
+    """``mirror_changed`` is how notifications learn of sale dates and sold counts: it fires for
+    created, updated and deleted, never for unchanged, stale or a write after the tombstone."""
+    from sync.services.mirrors import mirror_changed
+
+    heard: list[tuple[str, str, str]] = []
+
+    def listen(
+        sender: object, *, site: WixSite, entity_type: str, mirror: object, outcome: str, **_: object
+    ) -> None:
+        heard.append((entity_type, str(outcome), mirror.wix_id))  # type: ignore[attr-defined]
+
+    mirror_changed.connect(listen)
+    try:
+        td = _td()
+        ticket_definition_upsert_from_wix(site=site, data=td)
+        ticket_definition_upsert_from_wix(site=site, data=td)  # unchanged
+        ticket_definition_upsert_from_wix(site=site, data=_td(revision="3"))  # stale
+        ticket_definition_upsert_from_wix(site=site, data=_td(revision="5", name="Early bird"))
+        ticket_definition_delete_from_wix(site=site, wix_id=td["id"])
+        ticket_definition_upsert_from_wix(site=site, data=_td(revision="6"))  # after the tombstone
+    finally:
+        mirror_changed.disconnect(listen)
+    assert heard == [
+        ("ticket_definition", "created", td["id"]),
+        ("ticket_definition", "updated", td["id"]),
+        ("ticket_definition", "deleted", td["id"]),
+    ]

@@ -20,10 +20,35 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from sync.models import Event, MirrorChange, MirrorModel, Policy, TicketDefinition, WixSite
+
+# Sent after a mirror was created, updated or tombstoned (never for unchanged, stale or
+# tombstoned-ignored writes), once its transaction has ended, with ``site``, ``entity_type``
+# (an ``EntityType`` value), ``mirror`` and ``outcome``. Other apps (notifications: campaigns
+# and counters) react here instead of sync importing them. Receivers must be quick and
+# idempotent (schedule a job, do not call out): a receiver that raises fails the write's caller,
+# which retries; the mirror is already written, so the retry sees "unchanged" and sends nothing,
+# which is why apps also keep a periodic sweep over the mirrors.
+mirror_changed = Signal()
+
+
+def _announce(result: UpsertResult) -> UpsertResult:
+    if result.changed:
+        entity_type = {Event: "event", Policy: "policy", TicketDefinition: "ticket_definition"}[
+            type(result.mirror)
+        ]
+        mirror_changed.send(
+            sender=type(result.mirror),
+            site=result.mirror.site,
+            entity_type=entity_type,
+            mirror=result.mirror,
+            outcome=result.outcome,
+        )
+    return result
 
 
 class MirrorDataError(ValueError):
@@ -244,7 +269,7 @@ def _mirror_upsert(
     ``carry_over``: top-level keys kept from the stored JSON when the incoming one lacks them."""
     wix_id = _required_str(data, "id", entity)
     revision = _revision(data, entity, required=revision_required)
-    return _first_writer_wins(
+    result = _first_writer_wins(
         lambda: _mirror_upsert_once(
             model,
             site=site,
@@ -257,6 +282,7 @@ def _mirror_upsert(
             revision=revision,
         )
     )
+    return _announce(result)
 
 
 def _first_writer_wins(write: Callable[[], UpsertResult]) -> UpsertResult:
@@ -336,9 +362,10 @@ def _mirror_tombstone(
     defaults: dict[str, Any],
 ) -> UpsertResult:
     when = deleted_at or timezone.now()
-    return _first_writer_wins(
+    result = _first_writer_wins(
         lambda: _mirror_tombstone_once(model, site=site, wix_id=wix_id, when=when, defaults=defaults)
     )
+    return _announce(result)
 
 
 def _mirror_tombstone_once(
