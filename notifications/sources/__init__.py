@@ -1,0 +1,1 @@
+"""Where subscribers come from: one module per source behind one typed interface (base)."""
