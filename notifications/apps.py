@@ -6,3 +6,11 @@ class NotificationsConfig(AppConfig):
 
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications.sources.base import source_builder_register
+        from notifications.sources.mailchimp import mailchimp_sources_for_site
+        from notifications.sources.rest import rest_sources_for_site
+
+        source_builder_register(mailchimp_sources_for_site)
+        source_builder_register(rest_sources_for_site)
