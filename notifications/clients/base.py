@@ -82,14 +82,15 @@ class RetryingHttp:
         max_retries: int | None = None,
         backoff_base: float | None = None,
         backoff_cap: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.label = label
         self.timeout = timeout or settings.HTTP_TIMEOUT
         self.max_retries = settings.SOURCE_MAX_RETRIES if max_retries is None else max_retries
         self.backoff_base = settings.SOURCE_BACKOFF_BASE if backoff_base is None else backoff_base
         self.backoff_cap = settings.SOURCE_BACKOFF_CAP if backoff_cap is None else backoff_cap
-        self.sleep = sleep
+        # Looked up now, not at import: tests replace time.sleep to count the pauses.
+        self.sleep = sleep or time.sleep
         self.secrets: set[str] = set()
         self.calls = 0
 
