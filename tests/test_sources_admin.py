@@ -173,3 +173,16 @@ def test_the_source_pages_load(admin_user: User, audience: MailchimpSource, site
         ("admin:notifications_restsource_change", [rest.pk]),
     ]:
         assert client.get(reverse(name, args=args)).status_code == 200, name
+
+
+def test_a_rule_shows_its_events_name(admin_user: User, audience: MailchimpSource, site: WixSite) -> None:
+    from sync.services.mirrors import event_upsert_from_wix
+    from tests.conftest import wix_payload
+
+    event = wix_payload("event__query")["events"][0]
+    event_upsert_from_wix(site=site, data=event)
+    MailchimpRule.objects.create(source=audience, event_wix_id=event["id"], kind="everyone")
+    MailchimpRule.objects.create(source=audience, kind="everyone")
+    url = reverse("admin:notifications_mailchimpsource_change", args=[audience.pk])
+    text = client_for(admin_user).get(url).content.decode()
+    assert event["title"] in text and "All events" in text and "not mirrored (check the id)" in text

@@ -18,6 +18,7 @@ from notifications.models import MailchimpRule, MailchimpSource, RestSource
 from notifications.sources.guard import ConnectionReport
 from notifications.sources.mailchimp import mailchimp_connection_test
 from notifications.sources.rest import rest_connection_test
+from sync.selectors.names import entity_names
 
 
 class EndpointFieldsMixin:
@@ -54,7 +55,20 @@ def _report(
 class MailchimpRuleInline(admin.TabularInline):
     model = MailchimpRule
     extra = 1
-    fields = ["event_wix_id", "kind", "tag", "interest_category_id", "interest_id"]
+    fields = ["event_wix_id", "event", "kind", "tag", "interest_category_id", "interest_id"]
+    readonly_fields = ["event"]
+
+    @admin.display(description="Event")
+    def event(self, obj: MailchimpRule) -> str:
+        """The mirrored event's name, so staff see which event an id is (or that it is unknown)."""
+        if obj.pk is None:
+            return ""
+        if not obj.event_wix_id:
+            return "All events"
+        name = entity_names([(obj.source.site_id, "event", obj.event_wix_id)]).get(
+            (obj.source.site_id, obj.event_wix_id)
+        )
+        return name.name if name is not None else "not mirrored (check the id)"
 
 
 @admin.register(MailchimpSource)

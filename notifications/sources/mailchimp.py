@@ -71,10 +71,8 @@ class MailchimpSubscriberSource(SubscriberSource):
         return self._client
 
     def _rules(self, event_wix_id: str) -> list[MailchimpRule]:
-        rules = getattr(self.config, "_prefetched_objects_cache", {}).get("rules")
-        if rules is None:
-            rules = self.config.rules.all()
-        return [r for r in rules if r.event_wix_id in ("", event_wix_id)]
+        # .all() reads the prefetched rules when the builder prefetched them.
+        return [r for r in self.config.rules.all() if r.event_wix_id in ("", event_wix_id)]
 
     def _tag_id(self, name: str) -> str:
         if self._tag_ids is None:
