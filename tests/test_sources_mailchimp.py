@@ -92,7 +92,7 @@ def test_every_subscribed_member_is_read_page_by_page_to_total_items(audience: M
     first = responses.get(
         MEMBERS,
         json=page("members", [member("Ann@Example.com", name="Ann Lee"), member("bob@example.com")], 5),
-        match=[query(status="subscribed", count=2, offset=0)],
+        match=[query(status="subscribed", count=2, offset=0, sort_field="timestamp_signup", sort_dir="ASC")],
     )
     short = responses.get(
         MEMBERS,
@@ -380,3 +380,26 @@ def test_connection_test_reports_counts_tags_and_interests(audience: MailchimpSo
     assert report.ok
     text = "\n".join(report.lines)
     assert "42 subscribed" in text and "VIP (5)" in text and "Jazz = int07" in text and "cat01" in text
+
+
+@responses.activate
+def test_connection_test_names_a_rule_whose_interest_does_not_exist(audience: MailchimpSource) -> None:
+    MailchimpRule.objects.create(
+        source=audience, kind="interest", interest_category_id="cat01", interest_id="int99"
+    )
+    responses.get(f"{API}/lists/{LIST}", json={"id": LIST, "name": "Spring", "stats": {"member_count": 1}})
+    responses.get(f"{API}/lists/{LIST}/segments", json=page("segments", [], 0))
+    responses.get(
+        f"{API}/lists/{LIST}/interest-categories",
+        json=page("categories", [{"id": "cat01", "title": "Nights"}], 1),
+    )
+    responses.get(
+        f"{API}/lists/{LIST}/interest-categories/cat01/interests",
+        json=page("interests", [{"id": "int07", "name": "Jazz"}], 1),
+    )
+    report = mailchimp_connection_test(config=audience)
+    assert not report.ok
+    assert report.lines == [
+        "Mailchimp: Spring newsletter: the audience has no interest int99 in category cat01 "
+        "(rule: interest int99 → all events)"
+    ]

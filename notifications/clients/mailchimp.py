@@ -125,7 +125,14 @@ class MailchimpClient:
         interest_id: str = "",
     ) -> Iterator[dict[str, Any]]:
         # https://mailchimp.com/developer/marketing/api/list-members/list-members-info/
-        params: dict[str, Any] = {"status": status, "fields": _fields("members", MEMBER_FIELDS)}
+        # Oldest sign-up first: a member who joins while we page lands after the pages read,
+        # instead of shifting everyone along and making offset paging skip one.
+        params: dict[str, Any] = {
+            "status": status,
+            "fields": _fields("members", MEMBER_FIELDS),
+            "sort_field": "timestamp_signup",
+            "sort_dir": "ASC",
+        }
         if interest_category_id:
             params |= {
                 "interest_category_id": interest_category_id,

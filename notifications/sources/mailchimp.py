@@ -146,10 +146,12 @@ def mailchimp_connection_test(*, config: MailchimpSource) -> ConnectionReport:
         ]
         tags = ", ".join(f"{t.get('name')} ({t.get('member_count', '?')})" for t in client.tags(list_id))
         lines.append(f"Tags: {tags or 'none'}.")
-        groups = []
+        groups, known = [], set()
         for category in list(client.interest_categories(list_id)):
             cid = str(category.get("id"))
-            names = ", ".join(f"{i.get('name')} = {i.get('id')}" for i in client.interests(list_id, cid))
+            interests = list(client.interests(list_id, cid))
+            known |= {(cid, str(i.get("id"))) for i in interests}
+            names = ", ".join(f"{i.get('name')} = {i.get('id')}" for i in interests)
             groups.append(f"{category.get('title')} (category {cid}): {names or 'no interests'}")
         lines.append("Interests: " + ("; ".join(groups) or "none") + ".")
         rules = list(config.rules.all())
@@ -158,6 +160,14 @@ def mailchimp_connection_test(*, config: MailchimpSource) -> ConnectionReport:
         for rule in rules:
             if rule.kind == MailchimpRule.Kind.TAG:
                 source._tag_id(rule.tag)  # a tag that does not exist blocks, here as at send time
+            elif rule.kind == MailchimpRule.Kind.INTEREST and (
+                (rule.interest_category_id, rule.interest_id) not in known
+            ):
+                raise SourceClientError(
+                    f"the audience has no interest {rule.interest_id} in category "
+                    f"{rule.interest_category_id} (rule: {rule})",
+                    permanent=True,
+                )
         return lines
 
     try:
