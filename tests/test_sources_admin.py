@@ -186,3 +186,25 @@ def test_a_rule_shows_its_events_name(admin_user: User, audience: MailchimpSourc
     url = reverse("admin:notifications_mailchimpsource_change", args=[audience.pk])
     text = client_for(admin_user).get(url).content.decode()
     assert event["title"] in text and "All events" in text and "not mirrored (check the id)" in text
+
+
+def test_a_source_without_its_secret_is_a_health_problem(
+    audience: MailchimpSource, site: WixSite, monkeypatch: pytest.MonkeyPatch, admin_user: User
+) -> None:
+    from portal.health import problems
+
+    RestSource.objects.create(
+        site=site, name="Open API", url="https://crm.example.com/subs", auth_kind="none"
+    )
+    assert [p for p in problems() if p.key == "source_secret_missing"] == []
+    monkeypatch.delenv("MARKETING_MAILCHIMP_API_KEY")
+    RestSource.objects.create(
+        site=site, name="CRM", url="https://crm.example.com/subs", auth_secret_env="MARKETING_CRM_TOKEN"
+    )
+    found = [p.summary for p in problems() if p.key == "source_secret_missing"]
+    assert found == [
+        "1 Mailchimp source(s) without their API key variable: Spring newsletter",
+        "1 REST source(s) without their secret variable: CRM",
+    ]
+    health = client_for(admin_user).get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
