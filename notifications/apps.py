@@ -6,3 +6,14 @@ class NotificationsConfig(AppConfig):
 
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications.sources.base import source_builder_register
+        from notifications.sources.health import source_problems
+        from notifications.sources.mailchimp import mailchimp_sources_for_site
+        from notifications.sources.rest import rest_sources_for_site
+        from portal import health
+
+        source_builder_register(mailchimp_sources_for_site)
+        source_builder_register(rest_sources_for_site)
+        health.register(source_problems)

@@ -1,0 +1,3 @@
+from notifications.models.sources import MailchimpRule, MailchimpSource, RestSource
+
+__all__ = ["MailchimpRule", "MailchimpSource", "RestSource"]
