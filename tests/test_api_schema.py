@@ -1,0 +1,96 @@
+"""The API against its own OpenAPI schema: schemathesis generates requests from the schema
+(valid and invalid bodies, query and path parameters) and sends them through the WSGI app with
+a superuser's token. No answer may be a 500, and each must be one the schema documents (status,
+content type, body). Bounded: a few examples per operation, well under a minute in all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from django.contrib.auth.models import User
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from hypothesis import HealthCheck, settings
+from knox.models import AuthToken
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from sync.models import OutboundWork, WebhookDelivery, WixSite
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _document() -> dict:
+    """The document /api/schema/ serves (built at collection: schemathesis makes one test per
+    operation from it)."""
+    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
+
+
+schema = schemathesis.openapi.from_dict(_document())
+schema.app = get_wsgi_application()
+
+
+@pytest.fixture
+def api_token(admin_user: User, filled: WixSite) -> Iterator[str]:
+    """A superuser's token, something in every list, and the database connection kept open
+    between requests (as Django's own test client does: each request ends by closing old
+    connections, which would close the test's)."""
+    OutboundWork.objects.filter(site=filled).update(status=OutboundWork.Status.DEAD, last_error="HTTP 422")
+    WebhookDelivery.objects.filter(site=filled).update(status=WebhookDelivery.Status.FAILED)
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    yield AuthToken.objects.create(user=admin_user)[1]
+    for signal in signals:
+        signal.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_request_answers_500_or_off_the_schema(case: schemathesis.Case, api_token: str) -> None:
+    case.call_and_validate(headers={"Authorization": f"Token {api_token}"}, checks=CHECKS)
+
+
+def test_the_schema_served_is_the_one_tested_and_documents_every_endpoint(admin_client: Client) -> None:
+    response = admin_client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    served = response.json()
+    assert served == _document()
+    assert set(served["paths"]) == {
+        "/api/backfills/",
+        "/api/backfills/{id}/",
+        "/api/resyncs/",
+        "/api/dry-runs/",
+        "/api/dead-letters/",
+        "/api/dead-letters/retry/",
+        "/api/failed-deliveries/",
+        "/api/failed-deliveries/replay/",
+        "/api/failed-backfills/",
+    }
+    assert served["components"]["securitySchemes"]["knoxApiToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "Token-based authentication with required prefix \"Token\"",
+    }
+    # Every operation documents the errors a client can get besides its success.
+    for path, operations in served["paths"].items():
+        for method, operation in operations.items():
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
