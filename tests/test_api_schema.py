@@ -62,7 +62,11 @@ def api_token(admin_user: User, filled: WixSite) -> Iterator[str]:
     max_examples=15,
     deadline=None,
     derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 def test_no_request_answers_500_or_off_the_schema(case: schemathesis.Case, api_token: str) -> None:
     case.call_and_validate(headers={"Authorization": f"Token {api_token}"}, checks=CHECKS)
@@ -88,7 +92,7 @@ def test_the_schema_served_is_the_one_tested_and_documents_every_endpoint(admin_
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "Token-based authentication with required prefix \"Token\"",
+        "description": 'Token-based authentication with required prefix "Token"',
     }
     # Every operation documents the errors a client can get besides its success.
     for path, operations in served["paths"].items():
