@@ -202,6 +202,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Operations first; each shows its own request and response schemas.
+    "SWAGGER_UI_SETTINGS": {"defaultModelsExpandDepth": -1, "deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
 }
 # A token expires this many days after it is made (0: never).
