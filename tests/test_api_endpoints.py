@@ -380,3 +380,20 @@ def test_retry_and_replay_refuse_a_bad_id_list(operator: User, body: dict) -> No
     for path in ["/api/dead-letters/retry/", "/api/failed-deliveries/replay/"]:
         assert client.post(path, body, format="json").status_code == 400, (path, body)
     assert not LogEntry.objects.exists()
+
+
+def test_the_browsable_api_works_with_an_admin_session_and_its_csrf_check(
+    viewer: User, operator: User, site: WixSite, system: ExternalSystem
+) -> None:
+    dead = _dead(system, site, "p-1")
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(viewer)
+    page = browser.get("/api/dead-letters/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "Dead Letter List" in page.content.decode() and "p-1" in page.content.decode()
+    browser.force_login(operator)
+    # A session is a browser's: a POST without the CSRF token is refused, and nothing retried.
+    refused = browser.post("/api/dead-letters/retry/", {"ids": [dead.pk]}, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    dead.refresh_from_db()
+    assert dead.status == "dead"

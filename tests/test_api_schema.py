@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from sync.models import OutboundWork, WebhookDelivery, WixSite
+from sync.models import BackfillRun, ExternalSystem, OutboundWork, WebhookDelivery, WixSite
+from sync.services.mirrors import event_upsert_from_wix, policy_upsert_from_wix
+from tests.conftest import wix_payload
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -42,12 +44,19 @@ schema.app = get_wsgi_application()
 
 
 @pytest.fixture
-def api_token(admin_user: User, filled: WixSite) -> Iterator[str]:
-    """A superuser's token, something in every list, and the database connection kept open
-    between requests (as Django's own test client does: each request ends by closing old
-    connections, which would close the test's)."""
-    OutboundWork.objects.filter(site=filled).update(status=OutboundWork.Status.DEAD, last_error="HTTP 422")
-    WebhookDelivery.objects.filter(site=filled).update(status=WebhookDelivery.Status.FAILED)
+def api_token(admin_user: User, site: WixSite) -> Iterator[str]:
+    """A superuser's token, a row in every list (and entities to resync), and the database
+    connection kept open between requests (as Django's own test client does: each request ends
+    by closing old connections, which would close the test's)."""
+    event = wix_payload("event__query")["events"][0]
+    event_upsert_from_wix(site=site, data=event)
+    policy_upsert_from_wix(site=site, data={**wix_payload("policy__get")["policy"], "eventId": event["id"]})
+    system = ExternalSystem.objects.create(name="Tickets", base_url="https://tickets.test", auth_type="none")
+    OutboundWork.objects.create(
+        system=system, site=site, entity_type="policy", wix_id="p", trigger="webhook", status="dead"
+    )
+    WebhookDelivery.objects.create(site=site, wix_event_id="e", raw_body="a.b.c", status="failed")
+    BackfillRun.objects.create(site=site, trigger="admin", status="failed", errors=[{"error": "x"}])
     signals = (request_started, request_finished)
     for signal in signals:
         signal.disconnect(close_old_connections)

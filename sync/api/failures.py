@@ -72,6 +72,8 @@ class _FailureList(generics.ListAPIView):
     responses=answers({200: DeadLetterSerializer(many=True)}),
 )
 class DeadLetterList(_FailureList):
+    """Outbound work that gave up, newest first (``?site=&system=&entity_type=&since=``)."""
+
     queryset = (
         OutboundWork.objects.filter(status=OutboundWork.Status.DEAD)
         .select_related("system", "retried_by")
@@ -93,6 +95,8 @@ class DeadLetterList(_FailureList):
     responses=answers({200: FailedDeliverySerializer(many=True)}),
 )
 class FailedDeliveryList(_FailureList):
+    """Webhook deliveries that failed after their retries, newest first (``?site=&since=``)."""
+
     queryset = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.FAILED).order_by(
         "-received_at", "-pk"
     )
@@ -112,6 +116,8 @@ class FailedDeliveryList(_FailureList):
     responses=answers({200: BackfillRunSerializer(many=True)}),
 )
 class FailedBackfillList(_FailureList):
+    """Backfills that failed or finished with errors, newest first (``?site=&since=``)."""
+
     queryset = BackfillRun.objects.filter(status__in=BackfillRun.RESUMABLE_STATUSES).order_by(
         "-created_at", "-pk"
     )
@@ -129,6 +135,8 @@ class _IdsAction(APIView):
 
 
 class DeadLetterRetry(_IdsAction):
+    """Retry dead letters now: ``{"ids": [...]}``."""
+
     permission_classes = [STAFF, needs("sync.retry_work")]
 
     @extend_schema(
@@ -146,6 +154,8 @@ class DeadLetterRetry(_IdsAction):
 
 
 class FailedDeliveryReplay(_IdsAction):
+    """Replay failed webhook deliveries: ``{"ids": [...]}``."""
+
     permission_classes = [STAFF, needs("sync.replay_webhook")]
 
     @extend_schema(
