@@ -50,3 +50,7 @@ if settings.PORTAL_SANDBOX:
             name="sandbox-ticketing-record",
         ),
     ]
+
+# Under /api/, JSON; elsewhere Django's pages.
+handler404 = "sync.api.errors.not_found"
+handler500 = "sync.api.errors.server_error"

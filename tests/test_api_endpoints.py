@@ -397,3 +397,16 @@ def test_the_browsable_api_works_with_an_admin_session_and_its_csrf_check(
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     dead.refresh_from_db()
     assert dead.status == "dead"
+
+
+def test_a_path_under_api_that_matches_nothing_is_a_json_404(viewer: User) -> None:
+    client = _client(viewer)
+    for path in ["/api/backfills/1.5/", "/api/nothing/"]:
+        response = client.get(path)
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), path
+    assert client.get("/nothing/")["Content-Type"].startswith("text/html")
+
+
+def test_every_request_body_is_json(operator: User, site: WixSite) -> None:
+    response = _client(operator).post("/api/backfills/", {"site": site.pk})  # a form, not JSON
+    assert response.status_code == 415 and not BackfillRun.objects.exists()

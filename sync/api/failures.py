@@ -145,7 +145,7 @@ class DeadLetterRetry(_IdsAction):
         "neither dead nor waiting are left alone. Each retried row's history says who asked.",
         tags=["failures"],
         request=IdsSerializer,
-        responses=answers({200: QueuedSerializer}),
+        responses=answers({200: QueuedSerializer}, body=True),
     )
     def post(self, request: Request) -> Response:
         ids = self.ids(request)
@@ -163,7 +163,7 @@ class FailedDeliveryReplay(_IdsAction):
         description="Processed deliveries are left alone. Each replayed row's history says who asked.",
         tags=["failures"],
         request=IdsSerializer,
-        responses=answers({200: QueuedSerializer}),
+        responses=answers({200: QueuedSerializer}, body=True),
     )
     def post(self, request: Request) -> Response:
         ids = self.ids(request)

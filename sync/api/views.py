@@ -43,7 +43,8 @@ from sync.services.resync import Selection, entities_select, resync_plan, resync
             {
                 201: OpenApiResponse(BackfillRunSerializer, description="Started."),
                 200: OpenApiResponse(BackfillRunSerializer, description="Already running: that run."),
-            }
+            },
+            body=True,
         ),
     ),
 )
@@ -59,6 +60,8 @@ class BackfillRunViewSet(
     queryset = BackfillRun.objects.select_related("site").order_by("-created_at")
     serializer_class = BackfillRunSerializer
     permission_classes = [STAFF, ViewPermissions]
+    # Every request body of the API is JSON.
+    parser_classes = [JSONParser]
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -101,7 +104,7 @@ class ResyncView(APIView):
         ),
         tags=["resync"],
         request=EntitySelectionSerializer,
-        responses=answers({202: ResyncResultSerializer}),
+        responses=answers({202: ResyncResultSerializer}, body=True),
     )
     def post(self, request: Request) -> Response:
         selection, systems = _selection(request)
@@ -123,7 +126,7 @@ class DryRunView(APIView):
         ),
         tags=["resync"],
         request=EntitySelectionSerializer,
-        responses=answers({200: DryRunSerializer}),
+        responses=answers({200: DryRunSerializer}, body=True),
     )
     def post(self, request: Request) -> Response:
         selection, systems = _selection(request)
