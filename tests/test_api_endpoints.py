@@ -16,11 +16,8 @@ from rest_framework.test import APIClient
 
 from sync.models import (
     BackfillRun,
-    EntityType,
     Event,
-    ExternalEndpoint,
     ExternalSystem,
-    FieldMapping,
     OutboundWork,
     Policy,
     SyncLog,
@@ -28,7 +25,7 @@ from sync.models import (
     WixSite,
 )
 from sync.services.mirrors import event_upsert_from_wix, policy_upsert_from_wix
-from tests.conftest import wix_payload
+from tests.conftest import rest_target, wix_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -43,22 +40,6 @@ def _client(user: User | None) -> APIClient:
     return client
 
 
-def _system(name: str = "Tickets") -> ExternalSystem:
-    system = ExternalSystem.objects.create(name=name, base_url="https://tickets.test/api", auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type=EntityType.POLICY,
-        create_path="policies",
-        update_path="policies/{external_id}",
-        delete_path="policies/{external_id}",
-        id_path="data.id",
-    )
-    FieldMapping.objects.create(
-        system=system, entity_type=EntityType.POLICY, source_path="name", target_field="title", required=True
-    )
-    return system
-
-
 @pytest.fixture
 def mirrored(site: WixSite) -> Policy:
     event_upsert_from_wix(site=site, data=EVENT)
@@ -68,7 +49,7 @@ def mirrored(site: WixSite) -> Policy:
 
 @pytest.fixture
 def system() -> ExternalSystem:
-    return _system()
+    return rest_target(name="Tickets")
 
 
 def _dead(system: ExternalSystem, site: WixSite, wix_id: str, **fields: object) -> OutboundWork:
@@ -184,7 +165,7 @@ def test_the_docs_pages_load_their_files_from_the_portal_not_a_cdn(admin_user: U
 def test_a_resync_of_an_event_queues_it_with_its_children_and_is_audited(
     operator: User, site: WixSite, mirrored: Policy, system: ExternalSystem
 ) -> None:
-    other = _system("Box office")
+    other = rest_target(name="Box office")
     response = _client(operator).post(
         "/api/resyncs/",
         {"site": site.pk, "entity_type": "event", "wix_ids": [EVENT["id"]], "systems": [system.pk]},
@@ -207,7 +188,7 @@ def test_a_resync_of_an_event_queues_it_with_its_children_and_is_audited(
 def test_a_resync_of_a_whole_site_goes_to_every_active_system_and_is_audited_on_the_site(
     operator: User, site: WixSite, mirrored: Policy, system: ExternalSystem
 ) -> None:
-    other = _system("Box office")
+    other = rest_target(name="Box office")
     response = _client(operator).post(
         "/api/resyncs/", {"site": site.pk, "entity_type": "policy"}, format="json"
     )
@@ -270,7 +251,7 @@ def test_dead_letters_are_listed_with_wix_names_filtered_and_paginated(
     viewer: User, site: WixSite, mirrored: Policy, system: ExternalSystem
 ) -> None:
     other_site = WixSite.objects.create(name="Other", site_id="other", instance_id="inst-2")
-    other = _system("Box office")
+    other = rest_target(name="Box office")
     old = _dead(system, site, POLICY["id"])
     OutboundWork.objects.filter(pk=old.pk).update(updated_at=timezone.now() - dt.timedelta(days=3))
     new = _dead(system, site, "t-1", entity_type="ticket_definition")
