@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
@@ -30,6 +31,8 @@ class RawBodyParser(BaseParser):
         return {}
 
 
+# Wix's endpoint, not the tools' API: the body is a JWT only Wix can sign.
+@extend_schema(exclude=True)
 class WixWebhookView(APIView):
     # Wix signs the body; there is no session, token or CSRF to check.
     authentication_classes: list = []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model, QuerySet
 
 from portal.audit import audit
 from sync.clients.base import ExternalError
@@ -64,6 +65,52 @@ def refs_of_mirrors(mirrors: Iterable[Policy | TicketDefinition]) -> list[Entity
 
 def refs_of_links(links: Iterable[ExternalLink]) -> list[EntityRef]:
     return [EntityRef(link.site, link.entity_type, link.wix_id) for link in links]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Entities staff named by Wix id (or a whole site), as refs, and the rows to audit."""
+
+    site: WixSite
+    entity_type: str
+    refs: list[EntityRef]
+    named: list[Model]  # the mirrors named; empty when the whole site was meant
+    missing: list[str]  # Wix ids the portal has no mirror of
+
+
+def entities_select(*, site: WixSite, entity_type: str, wix_ids: Iterable[str] = ()) -> Selection:
+    """Events (with their policies and ticket definitions), or policies, or ticket definitions
+    of ``site`` by Wix id; no ids: every one of that type the site has (tombstones included,
+    so that deletions reach the systems)."""
+    wanted = list(dict.fromkeys(wix_ids))
+    found: list[Any]
+    if entity_type == EntityType.EVENT:
+        found = list(_named(Event.objects.filter(site=site), wanted))
+        refs = refs_of_events(found)
+    else:
+        model = Policy if entity_type == EntityType.POLICY else TicketDefinition
+        found = list(_named(model.objects.filter(site=site), wanted))
+        refs = refs_of_mirrors(found)
+    missing = sorted(set(wanted) - {row.wix_id for row in found})
+    return Selection(site, entity_type, refs, found if wanted else [], missing)
+
+
+def _named(rows: QuerySet, wix_ids: list[str]) -> QuerySet:
+    rows = rows.select_related("site").order_by("pk")
+    return rows.filter(wix_id__in=wix_ids) if wix_ids else rows
+
+
+def resync_selection(
+    *, selection: Selection, systems: Iterable[ExternalSystem] | None = None, by: Any, via: str
+) -> int:
+    """Queue pushes of a selection and record who asked in the history of what was named
+    (or of the site, for a whole site)."""
+    systems = list(systems) if systems else None
+    queued = resync(refs=selection.refs, systems=systems)
+    to = f" to {', '.join(s.name for s in systems)}" if systems else ""
+    scope = "" if selection.named else f" every {EntityType(selection.entity_type).label.lower()}"
+    audit(by, selection.named or selection.site, f"Resynced{scope}{to} ({queued} push(es) queued; {via}).")
+    return queued
 
 
 def resync(
