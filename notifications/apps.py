@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class NotificationsConfig(AppConfig):
@@ -6,3 +7,39 @@ class NotificationsConfig(AppConfig):
 
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications.services import campaigns, consent, sending
+        from notifications.services import health as notifications_health
+        from notifications.sources.base import source_builder_register
+        from notifications.sources.local import local_sources
+        from portal import health
+        from portal.jobs import JobKind, register
+        from sync.services.mirrors import mirror_changed
+        from sync.services.webhook_handlers import route_register
+
+        from notifications.models import Notification, SaleStartCampaign  # isort: skip
+
+        source_builder_register(local_sources)
+        # Wix's Email Subscription Changed: stored and processed on sync's webhook path.
+        route_register(
+            route="email_subscription_changed",
+            handler=consent.suppression_apply_from_wix,
+            event_types=[consent.EMAIL_SUBSCRIPTION_CHANGED],
+            entity_fqdns=[consent.EMAIL_SUBSCRIPTION_FQDN],
+        )
+        mirror_changed.connect(
+            campaigns.campaigns_on_mirror_changed, dispatch_uid="notifications.campaigns_on_mirror_changed"
+        )
+        workers = settings.Q_CLUSTER.get("workers", 1)
+        register(JobKind(SaleStartCampaign, sending.CAMPAIGN_DRAIN_TASK))
+        register(
+            JobKind(
+                Notification,
+                sending.SEND_DRAIN_TASK,
+                release=sending.notifications_release_stuck,
+                drains=workers,
+            )
+        )
+        health.register(notifications_health.overdue_campaigns)
+        health.register(notifications_health.failed_notifications)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("webhooks/wix/", WixWebhookView.as_view(), name="wix-webhook"),
+    path("notifications/", include("notifications.urls")),
 ]
 
 if settings.PORTAL_SANDBOX:

@@ -1,0 +1,276 @@
+"""Sending a campaign: resolve, write the ledger, then send each row once.
+
+1. The campaign (a job due at its sale start) resolves its recipients and writes one
+   ``Notification`` per address in one transaction (unique per campaign, channel and
+   address: running this twice writes nothing new). Nothing is sent after the sale ended;
+   a campaign found due more than ``NOTIFICATIONS_GRACE_MINUTES`` late waits for staff.
+2. Notifications drain over one SMTP connection (Django's email backend, so django-anymail
+   works unchanged): each row is claimed, sent, and marked sent or failed at once. An
+   invalid or refused address fails that row only; a connection that drops hands the row
+   back (retried with backoff) and ends the drain: nothing lost, nothing doubled. A worker
+   killed between sending and marking leaves the row ``uncertain`` (never re-sent by itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.models import EmailSuppression, LocalSubscriber, Notification, SaleStartCampaign
+from notifications.services.consent import recipients_resolve
+from notifications.services.emails import (
+    Templates,
+    campaign_context,
+    message_build,
+    message_id_for,
+    templates_for_site,
+)
+from notifications.sources.base import SourceBlocked, SourceError
+from portal import jobs
+
+log = logging.getLogger(__name__)
+Status = SaleStartCampaign.Status
+CAMPAIGN_DRAIN_TASK = "notifications.tasks.campaigns_drain_task"
+SEND_DRAIN_TASK = "notifications.tasks.notifications_drain_task"
+# A source or Wix that cannot be read now: tried again after 1, 5, 15 and 60 minutes.
+CAMPAIGN_RETRY = jobs.RetrySchedule((60, 300, 900, 3600))
+# An SMTP server that drops us or answers 4xx: 30 s … 1 h, then the row fails for staff.
+SEND_RETRY = jobs.RetrySchedule((30, 120, 600, 1800, 3600))
+DRAIN_BUDGET_SECONDS = 60.0
+
+
+# --- 1. the campaign ------------------------------------------------------------------------
+def campaign_release(*, campaign_id: int, now: dt.datetime | None = None) -> str:
+    """Handle a claimed campaign; returns its outcome."""
+    campaign = SaleStartCampaign.objects.select_related("site", "event").get(pk=campaign_id)
+    now = now or timezone.now()
+    staff_decided = bool(campaign.retry_reason)
+    if campaign.sale_end is not None and now >= campaign.sale_end:
+        jobs.finish(
+            SaleStartCampaign, campaign.pk, status=Status.CANCELLED, cancelled_reason="the sale ended"
+        )
+        return "sale-ended"
+    grace = dt.timedelta(minutes=settings.NOTIFICATIONS_GRACE_MINUTES)
+    if not staff_decided and now - campaign.sale_start > grace:
+        jobs.finish(
+            SaleStartCampaign,
+            campaign.pk,
+            status=Status.MISSED,
+            error=f"found due {now - campaign.sale_start} after its sale start (grace {grace}); "
+            "send now or cancel",
+        )
+        return "missed"
+    try:
+        resolved = recipients_resolve(site=campaign.site, event=campaign.event_wix_id)
+    except SourceBlocked as exc:
+        jobs.finish(
+            SaleStartCampaign, campaign.pk, status=Status.BLOCKED, error=str(exc), blocked_reason=str(exc)
+        )
+        return "blocked"
+    except SourceError as exc:
+        if jobs.defer(SaleStartCampaign, campaign, error=str(exc), schedule=CAMPAIGN_RETRY):
+            return "retry-scheduled"
+        jobs.finish(SaleStartCampaign, campaign.pk, status=Status.FAILED, error=str(exc))
+        return "gave-up"
+    with transaction.atomic():
+        # The ledger before any send: a second release (a duplicate task) adds nobody twice.
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    campaign=campaign, email=s.email, name=s.name[:200], status=Notification.Status.QUEUED
+                )
+                for s in resolved.recipients
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        excluded = ", ".join(f"{n} {why}" for why, n in sorted(resolved.excluded.items()))
+        jobs.finish(
+            SaleStartCampaign,
+            campaign.pk,
+            status=Status.SENDING,
+            released_at=now,
+            recipients=len(resolved.recipients),
+            blocked_reason="",
+            error=f"left out: {excluded}" if excluded else "",
+        )
+    if resolved.recipients:
+        jobs.wake(SEND_DRAIN_TASK, drains=settings.Q_CLUSTER.get("workers", 1))
+    return f"released:{len(resolved.recipients)}"
+
+
+def campaigns_drain(*, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None) -> int:
+    return jobs.drain(
+        SaleStartCampaign,
+        lambda pk: campaign_release(campaign_id=pk),
+        budget_seconds=budget_seconds,
+        order_by=("not_before", "pk"),
+        woken_at=woken_at,
+    )
+
+
+# --- 2. the notifications -------------------------------------------------------------------
+class _Drain:
+    """One drain's state: its SMTP connection, and per campaign the templates and context."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.campaigns: dict[int, tuple[Templates, dict[str, Any]]] = {}
+        self.suppressed: dict[int, set[str]] = {}
+
+    def prepared(self, campaign: SaleStartCampaign) -> tuple[Templates, dict[str, Any]]:
+        if campaign.pk not in self.campaigns:
+            self.campaigns[campaign.pk] = (templates_for_site(campaign.site), campaign_context(campaign))
+        return self.campaigns[campaign.pk]
+
+    def is_suppressed(self, site_id: int, email: str) -> bool:
+        """Unsubscribed since the ledger was written (read once per drain and site)."""
+        if site_id not in self.suppressed:
+            self.suppressed[site_id] = set(
+                EmailSuppression.objects.filter(site_id=site_id).values_list("email", flat=True)
+            ) | set(
+                LocalSubscriber.objects.filter(site_id=site_id, unsubscribed=True).values_list(
+                    "email", flat=True
+                )
+            )
+        return email in self.suppressed[site_id]
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # a connection that already broke closes as it can
+                log.debug("SMTP connection did not close cleanly", exc_info=True)
+            self.connection = None
+
+
+def _skip(pk: int, why: str) -> str:
+    jobs.finish(Notification, pk, status=Notification.Status.SKIPPED, error=why)
+    return "skipped"
+
+
+def _transient(notification: Notification, error: str) -> str:
+    if jobs.defer(Notification, notification, error=error, schedule=SEND_RETRY):
+        return "retry-scheduled"
+    jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=error)
+    return "gave-up"
+
+
+def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime | None = None) -> str:
+    """Send one claimed row over the drain's connection and settle it."""
+    notification = Notification.objects.select_related("campaign__site", "campaign__event").get(
+        pk=notification_id
+    )
+    campaign = notification.campaign
+    now = now or timezone.now()
+    if campaign.status == Status.CANCELLED:
+        return _skip(notification.pk, "the campaign was cancelled")
+    if campaign.sale_end is not None and now >= campaign.sale_end:
+        return _skip(notification.pk, "the sale ended")
+    if drain.is_suppressed(campaign.site_id, notification.email):
+        return _skip(notification.pk, "unsubscribed since")
+    try:
+        validate_email(notification.email)
+    except ValidationError:
+        jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error="invalid address")
+        return "failed"
+    templates, context = drain.prepared(campaign)
+    message_id = message_id_for(notification.pk)
+    message = message_build(
+        campaign=campaign,
+        templates=templates,
+        context=context,
+        email=notification.email,
+        name=notification.name,
+        message_id=message_id,
+    )
+    try:
+        if drain.connection is None:
+            drain.connection = get_connection()
+            drain.connection.open()
+        drain.connection.send_messages([message])
+    except smtplib.SMTPRecipientsRefused as exc:
+        error = "; ".join(
+            f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values()
+        )
+        jobs.finish(
+            Notification, notification.pk, status=Notification.Status.FAILED, error=f"refused: {error}"
+        )
+        return "failed"
+    except smtplib.SMTPResponseException as exc:
+        reply = exc.smtp_error
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        error = f"SMTP {exc.smtp_code}: {text}"
+        if 500 <= exc.smtp_code < 600:
+            jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=error)
+            return "failed"
+        drain.close()
+        return _transient(notification, error)
+    except (smtplib.SMTPException, OSError) as exc:
+        drain.close()  # the server went away: the next drain opens a fresh connection
+        return _transient(notification, f"{exc.__class__.__name__}: {exc}")
+    jobs.finish(
+        Notification,
+        notification.pk,
+        status=Notification.Status.SENT,
+        sent_at=timezone.now(),
+        message_id=message_id,
+    )
+    return "sent"
+
+
+def notifications_drain(
+    *, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None
+) -> int:
+    """Send due notifications over one connection until none is due or the budget is spent;
+    stops at the first transient failure (the server is down: the dispatch sweep comes back)."""
+    drain = _Drain()
+    done = 0
+    deadline = time.monotonic() + budget_seconds
+    try:
+        for pk in jobs.claims(
+            Notification,
+            budget_seconds=budget_seconds,
+            order_by=("pk",),
+            woken_at=woken_at,
+            batch=settings.NOTIFICATIONS_SEND_BATCH,
+        ):
+            outcome = notification_send(notification_id=pk, drain=drain)
+            done += 1
+            if outcome in ("retry-scheduled", "gave-up"):
+                break
+    finally:
+        drain.close()
+    if time.monotonic() >= deadline:
+        jobs.wake_now(SEND_DRAIN_TASK)  # the budget ran out, maybe with more due: hand over
+    return done
+
+
+def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
+    """A row claimed by a worker that died may or may not have been sent: it becomes
+    ``uncertain`` for staff to decide, never re-sent by itself (no one is emailed twice)."""
+    limit = timezone.now() - (older_than if older_than is not None else jobs.stuck_after_default())
+    return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit).update(
+        status=Notification.Status.UNCERTAIN,
+        claimed_at=None,
+        last_error="its worker died while sending: it may or may not have gone out",
+        updated_at=timezone.now(),
+    )
+
+
+def notifications_resend(*, notification_ids: list[int], by: Any = None) -> int:
+    """Staff: send failed or uncertain rows again."""
+    again = jobs.retry(Notification, notification_ids, reason="staff: send again", by=by)
+    if again:
+        jobs.wake(SEND_DRAIN_TASK)
+    return len(again)
