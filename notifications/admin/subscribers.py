@@ -78,7 +78,7 @@ class LocalSubscriberAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/notifications/localsubscriber/import.html", context)
 
-    @admin.action(description="Export selected as CSV", permissions=["view"])
+    @admin.action(description="Export selected as CSV", permissions=["change"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         response = HttpResponse(subscribers_export(subscribers=queryset), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'

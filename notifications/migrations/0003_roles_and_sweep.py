@@ -12,8 +12,8 @@ ADD = {
     "Sync viewers": VIEW,
     "Sync operators": VIEW
     + ["send_campaign", "cancel_campaign"]
-    + [f"{verb}_{m}" for m in ("localsubscriber", "emailsuppression", "emailtemplate", "sitenotificationsettings")
-       for verb in ("add", "change", "delete")],
+    + [f"{verb}_{m}" for m in ("localsubscriber", "emailsuppression") for verb in ("add", "change", "delete")]
+    + [f"{verb}_{m}" for m in ("emailtemplate", "sitenotificationsettings") for verb in ("add", "change")],
 }
 SWEEP = "notifications: campaign sweep"
 
