@@ -26,6 +26,8 @@ DEMO: list[tuple[str, str, str]] = [
     ("duarte@example.com", "UNSUBSCRIBED", "VALID"),
     ("eva@example.com", "SUBSCRIBED", "BOUNCED"),
     ("filipe@example.com", "SUBSCRIBED", "SPAM_COMPLAINT"),
+    ("helena@example.com", "SUBSCRIBED", "VALID"),  # opted in for the gala only
+    ("ines@example.com", "SUBSCRIBED", "VALID"),  # unsubscribed on the portal's own list
 ]
 
 
