@@ -24,7 +24,7 @@ class _Handler:
     def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.sink.keep(bytes(envelope.original_content or envelope.content), list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
