@@ -41,7 +41,7 @@ class MailSink:
     def keep(self, raw: bytes, rcpt_tos: list[str]) -> None:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
             self.recipients.append(rcpt_tos)
             if self.mbox is not None:
                 self.mbox.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +76,9 @@ def mbox_read(path: Path, *, last: int = 50) -> list[EmailMessage]:
     """The newest messages of an mbox file, newest first."""
     if not path.exists():
         return []
-    box = mailbox.mbox(path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default))
+    box = mailbox.mbox(path)
     try:
-        messages = list(box)
+        raws = [box.get_bytes(key) for key in box.iterkeys()]
     finally:
         box.close()
-    return list(reversed(messages[-last:]))  # type: ignore[arg-type]
+    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in reversed(raws[-last:])]

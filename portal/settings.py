@@ -269,6 +269,8 @@ NOTIFICATIONS_GRACE_MINUTES = env_int("NOTIFICATIONS_GRACE_MINUTES", 30)
 # Addresses per Wix Email Subscriptions query (Query by email $in), and emails per claim batch.
 NOTIFICATIONS_WIX_BATCH = env_int("NOTIFICATIONS_WIX_BATCH", 100)
 NOTIFICATIONS_SEND_BATCH = env_int("NOTIFICATIONS_SEND_BATCH", 50)
+# The quick start's local mail sink keeps what it receives here (an mbox any mail program opens).
+MAIL_SINK_MBOX = Path(env_str("MAIL_SINK_MBOX", str(DATA_DIR / "mail" / "sink.mbox")))
 
 # --- Outbound HTTP and Wix ------------------------------------------------------------
 HTTP_TIMEOUT = env_float("HTTP_TIMEOUT", 10.0)

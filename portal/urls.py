@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal.views import healthz, metrics
+from portal.views import healthz, mail_sink, metrics
 from sync.api.webhooks import WixWebhookView
 
 urlpatterns = [
@@ -22,6 +22,7 @@ if settings.PORTAL_SANDBOX:
     from sync.sandbox import ticketing
 
     urlpatterns += [
+        path("mail-sink/", mail_sink, name="mail-sink"),
         path("sandbox/wix/", include("sync.sandbox.urls")),
         path(
             "sandbox/ticketing/<slug:collection>/",
