@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import mailbox
 import socket
 import threading
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO: far too much beside the portal's own output.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class _Handler:

@@ -140,11 +140,16 @@ def suppression_apply_from_wix(site: WixSite, data: dict[str, Any]) -> str:
     status = str(subscription.get("subscriptionStatus") or "NOT_SET")
     deliverability = str(subscription.get("deliverabilityStatus") or "NOT_SET")
     if status == "UNSUBSCRIBED" or deliverability in UNDELIVERABLE:
-        EmailSuppression.objects.update_or_create(
+        row, created = EmailSuppression.objects.get_or_create(
             site=site,
             email=email,
             defaults={"reason": EmailSuppression.Reason.WIX, "detail": f"{status}, {deliverability}"[:200]},
         )
+        if not created and row.reason == EmailSuppression.Reason.WIX:
+            row.detail = f"{status}, {deliverability}"[:200]
+            row.save(update_fields=["detail", "updated_at"])
+        # An unsubscribe link's (or staff's) suppression keeps its reason: Wix echoing it back
+        # (the portal wrote UNSUBSCRIBED there) must not turn it into one Wix may lift.
         return "suppressed"
     # Subscribed again on Wix: lift only Wix's own suppression (an unsubscribe link stays).
     deleted, _ = EmailSuppression.objects.filter(

@@ -49,7 +49,11 @@ class Command(BaseCommand):
         if no_serve:
             return
         self._mail_sink_start()
-        self._serve(addr)
+        try:
+            self._serve(addr)
+        finally:
+            if getattr(self, "_sink", None) is not None:
+                self._sink.stop()
 
     def _mail_sink_start(self) -> None:
         """Sale-start emails go to a local mail sink (an SMTP server on 127.0.0.1 that keeps
