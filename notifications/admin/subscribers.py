@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from notifications.models import EmailSuppression, LocalSubscriber, SiteNotificationSettings
+from notifications.models import EmailSuppression, LocalSubscriber, PushEndpoint, SiteNotificationSettings
 from notifications.services.subscribers import subscribers_export, subscribers_import
 from portal.audit import audit
 from sync.models import WixSite
@@ -101,3 +101,11 @@ class EmailSuppressionAdmin(admin.ModelAdmin):
 class SiteNotificationSettingsAdmin(admin.ModelAdmin):
     console_section, console_order = "setup", 41
     list_display = ["site", "allow_not_set", "from_email", "event_page_base_url"]
+
+
+@admin.register(PushEndpoint)
+class PushEndpointAdmin(admin.ModelAdmin):
+    """Where a secret is used: left to superusers (the roles do not grant it)."""
+
+    console_section, console_order = "setup", 42
+    list_display = ["site", "url", "secret_env", "is_active"]

@@ -1,4 +1,5 @@
 from notifications.models.campaigns import Notification, SaleStartCampaign
+from notifications.models.push import PushEndpoint
 from notifications.models.subscribers import EmailSuppression, LocalSubscriber, SiteNotificationSettings
 from notifications.models.templates import EmailTemplate
 
@@ -7,6 +8,7 @@ __all__ = [
     "EmailTemplate",
     "LocalSubscriber",
     "Notification",
+    "PushEndpoint",
     "SaleStartCampaign",
     "SiteNotificationSettings",
 ]

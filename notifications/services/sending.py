@@ -35,6 +35,7 @@ from notifications.services.emails import (
     message_id_for,
     templates_for_site,
 )
+from notifications.services.push import PushFailed, PushTransient, push_deliver, push_endpoint_for
 from notifications.sources.base import SourceBlocked, SourceError
 from portal import jobs
 
@@ -84,11 +85,19 @@ def campaign_release(*, campaign_id: int, now: dt.datetime | None = None) -> str
         return "gave-up"
     with transaction.atomic():
         # The ledger before any send: a second release (a duplicate task) adds nobody twice.
+        channels = [Notification.Channel.EMAIL]
+        if push_endpoint_for(campaign) is not None:
+            channels.append(Notification.Channel.PUSH)
         Notification.objects.bulk_create(
             [
                 Notification(
-                    campaign=campaign, email=s.email, name=s.name[:200], status=Notification.Status.QUEUED
+                    campaign=campaign,
+                    channel=channel,
+                    email=s.email,
+                    name=s.name[:200],
+                    status=Notification.Status.QUEUED,
                 )
+                for channel in channels
                 for s in resolved.recipients
             ],
             ignore_conflicts=True,
@@ -179,6 +188,8 @@ def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime |
         return _skip(notification.pk, "the sale ended")
     if drain.is_suppressed(campaign.site_id, notification.email):
         return _skip(notification.pk, "unsubscribed since")
+    if notification.channel == Notification.Channel.PUSH:
+        return _push(notification, drain)
     try:
         validate_email(notification.email)
     except ValidationError:
@@ -226,6 +237,19 @@ def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime |
         sent_at=timezone.now(),
         message_id=message_id,
     )
+    return "sent"
+
+
+def _push(notification: Notification, drain: _Drain) -> str:
+    _, context = drain.prepared(notification.campaign)
+    try:
+        push_deliver(notification=notification, context=context)
+    except PushTransient as exc:
+        return "push-" + _transient(notification, str(exc))  # SMTP is fine: the drain goes on
+    except PushFailed as exc:
+        jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=str(exc))
+        return "failed"
+    jobs.finish(Notification, notification.pk, status=Notification.Status.SENT, sent_at=timezone.now())
     return "sent"
 
 
