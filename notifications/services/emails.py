@@ -228,10 +228,11 @@ def message_build(
     email: str,
     name: str,
     message_id: str,
+    sender: str | None = None,
 ) -> EmailMultiAlternatives:
     link = unsubscribe_url(site=campaign.site, email=email)
     rendered = templates_render(templates, {**context, "name": name, "unsubscribe_url": link})
-    sender = site_settings(campaign.site).from_email or settings.NOTIFICATIONS_FROM_EMAIL
+    sender = sender or site_settings(campaign.site).from_email or settings.NOTIFICATIONS_FROM_EMAIL
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,

@@ -28,8 +28,9 @@ def push_endpoint_for(campaign: SaleStartCampaign) -> PushEndpoint | None:
     return PushEndpoint.objects.filter(site_id=campaign.site_id, is_active=True).first()
 
 
-def push_payload(notification: Notification, context: dict[str, Any]) -> dict[str, Any]:
-    campaign = notification.campaign
+def push_payload(
+    notification: Notification, campaign: SaleStartCampaign, context: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": notification.pk,
         "type": "sale_started",
@@ -42,9 +43,9 @@ def push_payload(notification: Notification, context: dict[str, Any]) -> dict[st
     }
 
 
-def push_deliver(*, notification: Notification, context: dict[str, Any]) -> None:
+def push_deliver(*, notification: Notification, campaign: SaleStartCampaign, context: dict[str, Any]) -> None:
     """POST one notification; raises ``PushTransient`` (retry) or ``PushFailed`` (final)."""
-    endpoint = push_endpoint_for(notification.campaign)
+    endpoint = push_endpoint_for(campaign)
     if endpoint is None:
         raise PushFailed("the site has no active push endpoint")
     try:
@@ -55,7 +56,7 @@ def push_deliver(*, notification: Notification, context: dict[str, Any]) -> None
         response = push_post(
             url=endpoint.url,
             secret=secret,
-            payload=push_payload(notification, context),
+            payload=push_payload(notification, campaign, context),
             idempotency_key=f"sale-start-{notification.pk}",
         )
     except (requests.ConnectionError, requests.Timeout) as exc:

@@ -24,10 +24,11 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from notifications.models import EmailSuppression, LocalSubscriber, Notification, SaleStartCampaign
-from notifications.services.consent import recipients_resolve
+from notifications.services.consent import recipients_resolve, site_settings
 from notifications.services.emails import (
     Templates,
     campaign_context,
@@ -130,17 +131,27 @@ def campaigns_drain(*, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: f
 
 # --- 2. the notifications -------------------------------------------------------------------
 class _Drain:
-    """One drain's state: its SMTP connection, and per campaign the templates and context."""
+    """One drain's state: its SMTP connection, and per campaign the templates, the context and
+    the sender, read once (the campaign itself is read again for each batch: a cancel shows)."""
 
     def __init__(self) -> None:
         self.connection: Any = None
-        self.campaigns: dict[int, tuple[Templates, dict[str, Any]]] = {}
+        self.campaigns: dict[int, SaleStartCampaign] = {}
+        self.prepared_for: dict[int, tuple[Templates, dict[str, Any], str]] = {}
         self.suppressed: dict[int, set[str]] = {}
 
-    def prepared(self, campaign: SaleStartCampaign) -> tuple[Templates, dict[str, Any]]:
-        if campaign.pk not in self.campaigns:
-            self.campaigns[campaign.pk] = (templates_for_site(campaign.site), campaign_context(campaign))
-        return self.campaigns[campaign.pk]
+    def load(self, campaign_ids: set[int]) -> None:
+        self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
+
+    def prepared(self, campaign: SaleStartCampaign) -> tuple[Templates, dict[str, Any], str]:
+        if campaign.pk not in self.prepared_for:
+            sender = site_settings(campaign.site).from_email or settings.NOTIFICATIONS_FROM_EMAIL
+            self.prepared_for[campaign.pk] = (
+                templates_for_site(campaign.site),
+                campaign_context(campaign),
+                sender,
+            )
+        return self.prepared_for[campaign.pk]
 
     def is_suppressed(self, site_id: int, email: str) -> bool:
         """Unsubscribed since the ledger was written (read once per drain and site)."""
@@ -175,12 +186,10 @@ def _transient(notification: Notification, error: str) -> str:
     return "gave-up"
 
 
-def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime | None = None) -> str:
-    """Send one claimed row over the drain's connection and settle it."""
-    notification = Notification.objects.select_related("campaign__site", "campaign__event").get(
-        pk=notification_id
-    )
-    campaign = notification.campaign
+def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
+    """Send one claimed row over the drain's connection and settle it at once (the mark that
+    makes it exactly once: see :func:`notifications_release_stuck`)."""
+    campaign = drain.campaigns[notification.campaign_id]
     now = now or timezone.now()
     if campaign.status == Status.CANCELLED:
         return _skip(notification.pk, "the campaign was cancelled")
@@ -189,13 +198,13 @@ def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime |
     if drain.is_suppressed(campaign.site_id, notification.email):
         return _skip(notification.pk, "unsubscribed since")
     if notification.channel == Notification.Channel.PUSH:
-        return _push(notification, drain)
+        return _push(notification, campaign, drain)
     try:
         validate_email(notification.email)
     except ValidationError:
         jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error="invalid address")
         return "failed"
-    templates, context = drain.prepared(campaign)
+    templates, context, sender = drain.prepared(campaign)
     message_id = message_id_for(notification.pk)
     message = message_build(
         campaign=campaign,
@@ -204,6 +213,7 @@ def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime |
         email=notification.email,
         name=notification.name,
         message_id=message_id,
+        sender=sender,
     )
     try:
         if drain.connection is None:
@@ -240,10 +250,10 @@ def notification_send(*, notification_id: int, drain: _Drain, now: dt.datetime |
     return "sent"
 
 
-def _push(notification: Notification, drain: _Drain) -> str:
-    _, context = drain.prepared(notification.campaign)
+def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain) -> str:
+    _, context, _ = drain.prepared(campaign)
     try:
-        push_deliver(notification=notification, context=context)
+        push_deliver(notification=notification, campaign=campaign, context=context)
     except PushTransient as exc:
         return "push-" + _transient(notification, str(exc))  # SMTP is fine: the drain goes on
     except PushFailed as exc:
@@ -256,23 +266,31 @@ def _push(notification: Notification, drain: _Drain) -> str:
 def notifications_drain(
     *, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None
 ) -> int:
-    """Send due notifications over one connection until none is due or the budget is spent;
-    stops at the first transient failure (the server is down: the dispatch sweep comes back)."""
+    """Send due notifications over one connection until none is due or the budget is spent.
+
+    Rows are claimed ``NOTIFICATIONS_SEND_BATCH`` at a time and sent in pk order, each marked
+    as soon as the server took it. At the first transient failure (the server is down) the
+    rest of the batch is handed back untried and the drain stops; the dispatch sweep returns.
+    """
     drain = _Drain()
     done = 0
     deadline = time.monotonic() + budget_seconds
     try:
-        for pk in jobs.claims(
+        for batch in jobs.claimed_batches(
             Notification,
             budget_seconds=budget_seconds,
-            order_by=("pk",),
             woken_at=woken_at,
             batch=settings.NOTIFICATIONS_SEND_BATCH,
         ):
-            outcome = notification_send(notification_id=pk, drain=drain)
-            done += 1
-            if outcome in ("retry-scheduled", "gave-up"):
-                break
+            rows = Notification.objects.only("pk", "campaign_id", "channel", "email", "name", "attempts")
+            found = rows.in_bulk(batch)
+            drain.load({n.campaign_id for n in found.values()})
+            for index, pk in enumerate(batch):
+                outcome = notification_send(notification=found[pk], drain=drain)
+                done += 1
+                if outcome in ("retry-scheduled", "gave-up"):
+                    jobs.unclaim(Notification, batch[index + 1 :])
+                    return done
     finally:
         drain.close()
     if time.monotonic() >= deadline:
@@ -281,15 +299,31 @@ def notifications_drain(
 
 
 def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
-    """A row claimed by a worker that died may or may not have been sent: it becomes
-    ``uncertain`` for staff to decide, never re-sent by itself (no one is emailed twice)."""
+    """Rows claimed by a worker that died. A batch is sent in pk order and each row marked as
+    soon as it went, so of a dead batch's rows (one ``claimed_at``) only the first may have
+    been sent unmarked: it becomes ``uncertain`` for staff to decide (never re-sent by itself:
+    nobody is emailed twice); the others were never tried and wait again."""
     limit = timezone.now() - (older_than if older_than is not None else jobs.stuck_after_default())
-    return Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit).update(
+    stuck = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit)
+    first_of_batch: dict[dt.datetime | None, int] = {}
+    for pk, claimed_at in stuck.order_by("pk").values_list("pk", "claimed_at"):
+        first_of_batch.setdefault(claimed_at, pk)
+    uncertain = Notification.objects.filter(
+        pk__in=first_of_batch.values(), status=Notification.Status.SENDING
+    ).update(
         status=Notification.Status.UNCERTAIN,
         claimed_at=None,
         last_error="its worker died while sending: it may or may not have gone out",
         updated_at=timezone.now(),
     )
+    again = stuck.exclude(pk__in=first_of_batch.values()).update(
+        status=Notification.Status.QUEUED,
+        claimed_at=None,
+        attempts=F("attempts") - 1,
+        last_error="released: its worker died before trying it",
+        updated_at=timezone.now(),
+    )
+    return uncertain + again
 
 
 def notifications_resend(*, notification_ids: list[int], by: Any = None) -> int:
