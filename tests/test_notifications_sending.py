@@ -205,3 +205,24 @@ def test_a_wix_401_blocks_the_campaign_with_the_reason(site: WixSite, campaign: 
     campaign.refresh_from_db()
     assert campaign.status == "blocked" and "UNAUTHENTICATED" in campaign.blocked_reason
     assert not Notification.objects.exists()
+
+
+@responses.activate
+def test_of_a_dead_batch_only_the_row_it_was_at_is_uncertain_the_rest_go_once(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    emails = _subscribers(site, 5)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        pks = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+        # A worker claimed the first three, sent and marked the first, then died on the second.
+        assert jobs.claim_batch(Notification, pks[:3]) == pks[:3]
+        jobs.finish(Notification, pks[0], status="sent")
+        traveller.shift(dt.timedelta(hours=1))
+        assert notifications_release_stuck() == 2
+        assert Notification.objects.get(pk=pks[1]).status == "uncertain"
+        third = Notification.objects.get(pk=pks[2])
+        assert (third.status, third.attempts) == ("queued", 0)  # never tried: it waits again
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in mail.outbox) == [emails[2], emails[3], emails[4]]

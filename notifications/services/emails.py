@@ -210,8 +210,14 @@ def unsubscribe_token_read(token: str) -> tuple[int, str] | None:
 
 
 def unsubscribe_url(*, site: WixSite, email: str) -> str:
-    path = reverse("notifications:unsubscribe", args=[unsubscribe_token(site=site, email=email)])
-    return f"{settings.PORTAL_BASE_URL}{path}"
+    # Resolving the URL pattern costs more than the rest of the link: done once per process.
+    global _unsubscribe_prefix
+    if _unsubscribe_prefix is None:
+        _unsubscribe_prefix = reverse("notifications:unsubscribe", args=["T"]).removesuffix("T/")
+    return f"{settings.PORTAL_BASE_URL}{_unsubscribe_prefix}{unsubscribe_token(site=site, email=email)}/"
+
+
+_unsubscribe_prefix: str | None = None
 
 
 # --- the message --------------------------------------------------------------------------
