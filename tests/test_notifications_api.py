@@ -46,7 +46,7 @@ def test_viewers_list_campaigns_but_only_operators_send_or_cancel(
     assert (cancelled["cancelled"], cancelled["status"], cancelled["cancelled_reason"]) == (
         True,
         "cancelled",
-        "event moved",
+        "staff: event moved",
     )
     assert list(LogEntry.objects.values_list("change_message", flat=True).order_by("pk")) == [
         "Send now.",

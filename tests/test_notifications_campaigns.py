@@ -109,6 +109,13 @@ def test_staff_send_now_and_cancel_are_audited(
     assert (campaign.not_before, campaign.retry_reason) == (None, "staff: send now")
     assert campaign_cancel(campaign_ids=[campaign.pk], by=admin_user) == 1
     assert SaleStartCampaign.objects.get().status == "cancelled"
+    # The planner does not bring back what staff cancelled (the sweep, a later change).
+    assert campaigns_sweep() == {}
+    td_mirror(site, revision=9, name="GA")
+    assert list(SaleStartCampaign.objects.values_list("status", flat=True)) == ["cancelled"]
+    # A moved start is a new sale start: it is announced.
+    td_mirror(site, start=START + dt.timedelta(days=1), revision=10)
+    assert SaleStartCampaign.objects.filter(status="scheduled").count() == 1
     assert list(LogEntry.objects.values_list("change_message", flat=True).order_by("pk")) == [
         "Send now.",
         "Cancelled (cancelled by staff).",

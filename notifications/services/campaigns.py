@@ -26,6 +26,7 @@ from sync.models import Event, TicketDefinition, WixSite
 
 Status = SaleStartCampaign.Status
 RELEASE_TASK = "notifications.tasks.campaigns_drain_task"
+STAFF = "staff: "  # how a cancel by staff is told from the planner's own
 
 
 def _live_event(event: Event | None) -> bool:
@@ -70,6 +71,15 @@ def campaigns_plan(*, site: WixSite, event_wix_id: str, now: dt.datetime | None 
             .order_by("sale_start", "pk")
         )
         taken = {c.sale_start for c in campaigns}
+        # A start staff cancelled stays cancelled: the planner does not bring it back.
+        taken |= set(
+            SaleStartCampaign.objects.filter(
+                site=site,
+                event_wix_id=event_wix_id,
+                status=Status.CANCELLED,
+                cancelled_reason__startswith=STAFF,
+            ).values_list("sale_start", flat=True)
+        )
         for campaign in campaigns:
             if campaign.status not in SaleStartCampaign.OPEN:
                 continue
@@ -206,7 +216,7 @@ def campaign_send_now(*, campaign_ids: list[int], by: Any = None) -> int:
 def campaign_cancel(*, campaign_ids: list[int], by: Any = None, reason: str = "cancelled by staff") -> int:
     rows = SaleStartCampaign.objects.filter(pk__in=campaign_ids, status__in=SaleStartCampaign.OPEN)
     cancelled = [c.pk for c in rows]
-    rows.update(status=Status.CANCELLED, cancelled_reason=reason[:200], updated_at=timezone.now())
+    rows.update(status=Status.CANCELLED, cancelled_reason=(STAFF + reason)[:200], updated_at=timezone.now())
     audit(by, SaleStartCampaign.objects.filter(pk__in=cancelled), f"Cancelled ({reason}).")
     return len(cancelled)
 
