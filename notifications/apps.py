@@ -42,4 +42,4 @@ class NotificationsConfig(AppConfig):
             )
         )
         health.register(notifications_health.overdue_campaigns)
-        health.register(notifications_health.failed_notifications)
+        health.register(notifications_health.uncertain_notifications)

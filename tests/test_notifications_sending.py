@@ -226,3 +226,27 @@ def test_of_a_dead_batch_only_the_row_it_was_at_is_uncertain_the_rest_go_once(
         assert (third.status, third.attempts) == ("queued", 0)  # never tried: it waits again
         notifications_drain(budget_seconds=1)
     assert sorted(m.to[0] for m in mail.outbox) == [emails[2], emails[3], emails[4]]
+
+
+@responses.activate
+def test_an_uncertain_email_is_a_health_problem_until_staff_send_it_again(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    from notifications.services.sending import notifications_resend
+    from portal.health import problems
+
+    emails = _subscribers(site, 1)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        row = Notification.objects.get()
+        jobs.claim(Notification, row.pk)
+        traveller.shift(dt.timedelta(hours=1))
+        notifications_release_stuck()
+        assert [p.key for p in problems() if p.key == "uncertain_notifications"] == [
+            "uncertain_notifications"
+        ]
+        assert notifications_resend(notification_ids=[row.pk]) == 1
+        notifications_drain(budget_seconds=1)
+    assert [m.to[0] for m in mail.outbox] == emails
+    assert not [p for p in problems() if p.key == "uncertain_notifications"]
