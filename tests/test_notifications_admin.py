@@ -136,3 +136,30 @@ def test_csv_import_page_reports_each_bad_row(admin_client: Client, site: WixSit
         },
     )
     assert export["Content-Type"] == "text/csv" and b"ana@example.com,Ana,,yes,no," in export.content
+
+
+def test_a_source_that_cannot_be_read_does_not_break_the_campaign_pages(
+    admin_client: Client, campaign: SaleStartCampaign
+) -> None:
+    from notifications.sources import base
+
+    class Down(base.SubscriberSource):
+        label = "down"
+
+        def subscribers_for_event(self, *, event_wix_id: str) -> list[base.Subscriber]:
+            raise base.SourceError("Mailchimp answered 503")
+
+        def opted_out(self) -> list[str]:
+            return []
+
+    def builder(site: WixSite) -> list[base.SubscriberSource]:
+        return [Down()]
+
+    base.source_builder_register(builder)
+    try:
+        page = admin_client.get(reverse("admin:notifications_salestartcampaign_changelist")).content.decode()
+        console = admin_client.get(reverse("admin:index")).content.decode()
+    finally:
+        base._BUILDERS.remove(builder)
+    assert "unknown (Mailchimp answered 503)" in page
+    assert "about unknown (Mailchimp answered 503) recipient(s)" in console

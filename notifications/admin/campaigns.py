@@ -95,7 +95,8 @@ class SaleStartCampaignAdmin(admin.ModelAdmin):
     @admin.display(description="recipients")
     def recipients_cell(self, obj: SaleStartCampaign) -> str:
         if obj.status in SaleStartCampaign.OPEN:
-            return f"about {campaign_estimate(obj)} (before Wix consent)"
+            estimate = campaign_estimate(obj)
+            return f"about {estimate} (before Wix consent)" if isinstance(estimate, int) else estimate
         if obj.recipients is None:
             return "—"
         return f"{obj.recipients}: {getattr(obj, 'sent', 0)} sent, {getattr(obj, 'failed', 0)} failed"

@@ -19,6 +19,7 @@ from notifications.services.emails import (
     templates_render,
     unsubscribe_url,
 )
+from notifications.sources.base import SourceError
 from portal.audit import audit
 from sync.models import WixSite
 
@@ -62,6 +63,10 @@ def campaign_send_test(*, campaign: SaleStartCampaign, to: str, by: Any = None) 
     audit(by, campaign, f"Sent a test to {to}.")
 
 
-def campaign_estimate(campaign: SaleStartCampaign) -> int:
-    """Opted in, minus opted out and suppressed (Wix may leave out more when it sends)."""
-    return len(candidates_resolve(site=campaign.site, event_wix_id=campaign.event_wix_id).recipients)
+def campaign_estimate(campaign: SaleStartCampaign) -> int | str:
+    """Opted in, minus opted out and suppressed (Wix may leave out more when it sends); or why
+    it cannot be counted now (a source that cannot be read must not break the admin's page)."""
+    try:
+        return len(candidates_resolve(site=campaign.site, event_wix_id=campaign.event_wix_id).recipients)
+    except SourceError as exc:
+        return f"unknown ({exc})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ def subscribers_import(*, site: WixSite, text: str, default_source: str = "CSV i
             consent_at = parse_datetime(consent_text) if consent_text else timezone.now()
             if consent_at is None:
                 raise ValueError(f"consent_at {consent_text!r} is not a date and time")
+            if timezone.is_naive(consent_at):
+                consent_at = timezone.make_aware(consent_at, dt.UTC)  # a time without a zone is UTC
             unsubscribed = _flag(row.get("unsubscribed") or "", "unsubscribed")
         except ValidationError:
             report.errors.append((line, f"{row.get('email')!r} is not an email address"))
