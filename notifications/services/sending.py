@@ -17,11 +17,12 @@ import datetime as dt
 import logging
 import smtplib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
@@ -165,6 +166,12 @@ class _Drain:
             )
         return email in self.suppressed[site_id]
 
+    def open(self) -> None:
+        if self.connection is None:
+            connection = get_connection()
+            connection.open()
+            self.connection = connection
+
     def close(self) -> None:
         if self.connection is not None:
             try:
@@ -186,9 +193,11 @@ def _transient(notification: Notification, error: str) -> str:
     return "gave-up"
 
 
-def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
-    """Send one claimed row over the drain's connection and settle it at once (the mark that
-    makes it exactly once: see :func:`notifications_release_stuck`)."""
+def notification_prepare(
+    *, notification: Notification, drain: _Drain, now: dt.datetime | None = None
+) -> tuple[EmailMultiAlternatives, str] | str:
+    """The message for a claimed row and its Message-ID; or, for a row settled here (skipped,
+    invalid, a push), its outcome."""
     campaign = drain.campaigns[notification.campaign_id]
     now = now or timezone.now()
     if campaign.status == Status.CANCELLED:
@@ -215,39 +224,62 @@ def notification_send(*, notification: Notification, drain: _Drain, now: dt.date
         message_id=message_id,
         sender=sender,
     )
-    try:
-        if drain.connection is None:
-            drain.connection = get_connection()
-            drain.connection.open()
-        drain.connection.send_messages([message])
-    except smtplib.SMTPRecipientsRefused as exc:
-        error = "; ".join(
-            f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values()
+    return message, message_id
+
+
+def notification_settle(
+    *, notification: Notification, message_id: str, error: BaseException | None, drain: _Drain
+) -> str:
+    """Mark a row the server took (sent) or refused (failed), or hand it back to retry."""
+    if error is None:
+        jobs.finish(
+            Notification,
+            notification.pk,
+            status=Notification.Status.SENT,
+            sent_at=timezone.now(),
+            message_id=message_id,
+        )
+        return "sent"
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()
         )
         jobs.finish(
-            Notification, notification.pk, status=Notification.Status.FAILED, error=f"refused: {error}"
+            Notification, notification.pk, status=Notification.Status.FAILED, error=f"refused: {refused}"
         )
         return "failed"
-    except smtplib.SMTPResponseException as exc:
-        reply = exc.smtp_error
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = error.smtp_error
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-        error = f"SMTP {exc.smtp_code}: {text}"
-        if 500 <= exc.smtp_code < 600:
-            jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=error)
+        if 500 <= error.smtp_code < 600:
+            jobs.finish(
+                Notification,
+                notification.pk,
+                status=Notification.Status.FAILED,
+                error=f"SMTP {error.smtp_code}: {text}",
+            )
             return "failed"
         drain.close()
-        return _transient(notification, error)
-    except (smtplib.SMTPException, OSError) as exc:
+        return _transient(notification, f"SMTP {error.smtp_code}: {text}")
+    if isinstance(error, smtplib.SMTPException | OSError):
         drain.close()  # the server went away: the next drain opens a fresh connection
-        return _transient(notification, f"{exc.__class__.__name__}: {exc}")
-    jobs.finish(
-        Notification,
-        notification.pk,
-        status=Notification.Status.SENT,
-        sent_at=timezone.now(),
-        message_id=message_id,
-    )
-    return "sent"
+        return _transient(notification, f"{error.__class__.__name__}: {error}")
+    raise error
+
+
+def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
+    """Send one claimed row over the drain's connection and settle it at once (the mark that
+    makes it exactly once: see :func:`notifications_release_stuck`)."""
+    prepared = notification_prepare(notification=notification, drain=drain, now=now)
+    if isinstance(prepared, str):
+        return prepared
+    message, message_id = prepared
+    try:
+        drain.open()
+        drain.connection.send_messages([message])
+    except Exception as exc:
+        return notification_settle(notification=notification, message_id=message_id, error=exc, drain=drain)
+    return notification_settle(notification=notification, message_id=message_id, error=None, drain=drain)
 
 
 def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain) -> str:
@@ -263,18 +295,25 @@ def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain
     return "sent"
 
 
+STOP = ("retry-scheduled", "gave-up")
+
+
 def notifications_drain(
     *, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None
 ) -> int:
     """Send due notifications over one connection until none is due or the budget is spent.
 
     Rows are claimed ``NOTIFICATIONS_SEND_BATCH`` at a time and sent in pk order, each marked
-    as soon as the server took it. At the first transient failure (the server is down) the
-    rest of the batch is handed back untried and the drain stops; the dispatch sweep returns.
+    as soon as the server took it. While the server answers one message (a sender thread),
+    the next is built: never more than one message is in flight, so after a crash only the
+    first unmarked row of a batch may have gone out. At the first transient failure (the
+    server is down) the rest of the batch is handed back untried and the drain stops; the
+    dispatch sweep returns.
     """
     drain = _Drain()
     done = 0
     deadline = time.monotonic() + budget_seconds
+    sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
     try:
         for batch in jobs.claimed_batches(
             Notification,
@@ -285,17 +324,47 @@ def notifications_drain(
             rows = Notification.objects.only("pk", "campaign_id", "channel", "email", "name", "attempts")
             found = rows.in_bulk(batch)
             drain.load({n.campaign_id for n in found.values()})
+            pending: tuple[Notification, str, Future[int]] | None = None
             for index, pk in enumerate(batch):
-                outcome = notification_send(notification=found[pk], drain=drain)
-                done += 1
-                if outcome in ("retry-scheduled", "gave-up"):
+                prepared = notification_prepare(notification=found[pk], drain=drain)  # while one flies
+                if pending is not None:
+                    done += 1
+                    if _settle(pending, drain) in STOP:
+                        jobs.unclaim(Notification, batch[index:])
+                        return done
+                    pending = None
+                if isinstance(prepared, str):
+                    done += 1
+                    if prepared in STOP:
+                        jobs.unclaim(Notification, batch[index + 1 :])
+                        return done
+                    continue
+                message, message_id = prepared
+                try:
+                    drain.open()
+                except Exception as exc:
+                    done += 1
+                    notification_settle(notification=found[pk], message_id=message_id, error=exc, drain=drain)
                     jobs.unclaim(Notification, batch[index + 1 :])
                     return done
+                pending = (found[pk], message_id, sender.submit(drain.connection.send_messages, [message]))
+            if pending is not None:
+                done += 1
+                if _settle(pending, drain) in STOP:
+                    return done
     finally:
+        sender.shutdown(wait=True)
         drain.close()
     if time.monotonic() >= deadline:
         jobs.wake_now(SEND_DRAIN_TASK)  # the budget ran out, maybe with more due: hand over
     return done
+
+
+def _settle(pending: tuple[Notification, str, Future[int]], drain: _Drain) -> str:
+    notification, message_id, future = pending
+    return notification_settle(
+        notification=notification, message_id=message_id, error=future.exception(), drain=drain
+    )
 
 
 def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
