@@ -12,7 +12,10 @@ class NotificationsConfig(AppConfig):
         from notifications.services import campaigns, consent, sending
         from notifications.services import health as notifications_health
         from notifications.sources.base import source_builder_register
+        from notifications.sources.health import source_problems
         from notifications.sources.local import local_sources
+        from notifications.sources.mailchimp import mailchimp_sources_for_site
+        from notifications.sources.rest import rest_sources_for_site
         from portal import health
         from portal.jobs import JobKind, register
         from sync.services.mirrors import mirror_changed
@@ -21,6 +24,9 @@ class NotificationsConfig(AppConfig):
         from notifications.models import Notification, SaleStartCampaign  # isort: skip
 
         source_builder_register(local_sources)
+        source_builder_register(mailchimp_sources_for_site)
+        source_builder_register(rest_sources_for_site)
+        health.register(source_problems)
         # Wix's Email Subscription Changed: stored and processed on sync's webhook path.
         route_register(
             route="email_subscription_changed",

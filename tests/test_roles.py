@@ -28,6 +28,8 @@ OPERATOR_ACTIONS = {
     "notifications.notification": {"send_again"},
     "notifications.localsubscriber": {"export_csv", "delete_selected"},
     "notifications.emailsuppression": {"delete_selected"},
+    "notifications.mailchimpsource": {"test_connection"},
+    "notifications.restsource": {"test_connection"},
 }
 # Both roles revoke their own API tokens (and see no one else's).
 OWN_TOKENS = {"portal.apitoken": {"delete_selected"}}

@@ -1,3 +1,3 @@
-"""The notifications pages of the admin: campaigns, their ledger, the local list, consent."""
+"""The notifications pages of the admin: campaigns, their ledger, the local list, consent, sources."""
 
-from notifications.admin import campaigns, console, subscribers  # noqa: F401 - registers the admins
+from notifications.admin import campaigns, console, sources, subscribers  # noqa: F401 - registers the admins

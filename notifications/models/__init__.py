@@ -1,5 +1,6 @@
 from notifications.models.campaigns import Notification, SaleStartCampaign
 from notifications.models.push import PushEndpoint
+from notifications.models.sources import MailchimpRule, MailchimpSource, RestSource
 from notifications.models.subscribers import EmailSuppression, LocalSubscriber, SiteNotificationSettings
 from notifications.models.templates import EmailTemplate
 
@@ -7,8 +8,11 @@ __all__ = [
     "EmailSuppression",
     "EmailTemplate",
     "LocalSubscriber",
+    "MailchimpRule",
+    "MailchimpSource",
     "Notification",
     "PushEndpoint",
+    "RestSource",
     "SaleStartCampaign",
     "SiteNotificationSettings",
 ]
