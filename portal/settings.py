@@ -284,6 +284,18 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
 
+# --- Sale-start notifications ----------------------------------------------------------
+# Who the emails come from (a site may set its own), and the address links point at.
+NOTIFICATIONS_FROM_EMAIL = env_str("NOTIFICATIONS_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# A campaign found due more than this many minutes after its sale start (the portal was down)
+# is not sent by itself: it waits for staff ("Send now" or "Cancel").
+NOTIFICATIONS_GRACE_MINUTES = env_int("NOTIFICATIONS_GRACE_MINUTES", 30)
+# Addresses per Wix Email Subscriptions query (Query by email $in), and emails per claim batch.
+NOTIFICATIONS_WIX_BATCH = env_int("NOTIFICATIONS_WIX_BATCH", 100)
+NOTIFICATIONS_SEND_BATCH = env_int("NOTIFICATIONS_SEND_BATCH", 50)
+# The quick start's local mail sink keeps what it receives here (an mbox any mail program opens).
+MAIL_SINK_MBOX = Path(env_str("MAIL_SINK_MBOX", str(DATA_DIR / "mail" / "sink.mbox")))
+
 # --- Outbound HTTP and Wix ------------------------------------------------------------
 HTTP_TIMEOUT = env_float("HTTP_TIMEOUT", 10.0)
 HTTP_USER_AGENT = "events-sync-portal/0.1 (+https://github.com/events-sync-portal)"
@@ -312,7 +324,7 @@ WEBHOOK_REJECT_LIMIT = env_int("WEBHOOK_REJECT_LIMIT", 30)
 WEBHOOK_REJECT_WINDOW_SECONDS = env_int("WEBHOOK_REJECT_WINDOW_SECONDS", 300)
 
 # --- Queue tasks staff may schedule or re-queue (functions named *_task in these modules) ----
-PORTAL_TASK_MODULES = ["sync.tasks", "sync.sandbox.tasks"]
+PORTAL_TASK_MODULES = ["sync.tasks", "sync.sandbox.tasks", "notifications.tasks"]
 
 # --- Backfill -------------------------------------------------------------------------
 # A running backfill writes a heartbeat after every event; one silent for longer is dead.

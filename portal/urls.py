@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from portal.views import healthz, metrics
+from portal.views import healthz, mail_sink, metrics
 from sync.api.webhooks import WixWebhookView
 
 urlpatterns = [
@@ -28,9 +28,11 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api/", include("sync.api.urls")),
+    path("api/", include("notifications.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("webhooks/wix/", WixWebhookView.as_view(), name="wix-webhook"),
+    path("notifications/", include("notifications.urls")),
 ]
 
 if settings.PORTAL_SANDBOX:
@@ -38,6 +40,7 @@ if settings.PORTAL_SANDBOX:
     from sync.sandbox import ticketing
 
     urlpatterns += [
+        path("mail-sink/", mail_sink, name="mail-sink"),
         path("sandbox/wix/", include("sync.sandbox.urls")),
         path(
             "sandbox/ticketing/<slug:collection>/",

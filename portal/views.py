@@ -86,3 +86,34 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed:
         return JsonResponse({"detail": "staff or the metrics token only"}, status=401)
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)
+
+
+def mail_sink(request: HttpRequest) -> HttpResponse:
+    """The quick start's mail sink (sandbox only, staff only): the newest messages it received,
+    each with its headers, its plain-text part and its HTML part."""
+    from django.contrib.admin.views.decorators import staff_member_required
+
+    return staff_member_required(_mail_sink_page)(request)
+
+
+def _mail_sink_page(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import render
+
+    from portal.mailsink import mbox_read
+
+    messages = []
+    for m in mbox_read(settings.MAIL_SINK_MBOX):
+        text, html = m.get_body(("plain",)), m.get_body(("html",))
+        messages.append(
+            {
+                "subject": str(m["Subject"] or ""),
+                "to": str(m["To"] or ""),
+                "date": str(m["Date"] or ""),
+                "message_id": str(m["Message-ID"] or ""),
+                "unsubscribe": str(m["List-Unsubscribe"] or "").strip().strip("<>"),
+                "unsubscribe_post": str(m["List-Unsubscribe-Post"] or ""),
+                "text": text.get_content() if text is not None else "",
+                "html": html.get_content() if html is not None else "",
+            }
+        )
+    return render(request, "portal/mail_sink.html", {"messages": messages, "mbox": settings.MAIL_SINK_MBOX})

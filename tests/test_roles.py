@@ -24,6 +24,10 @@ OPERATOR_ACTIONS = {
     "sync.externalsystem": {"test_connection", "resume"},
     "sync.externallink": {"resync_selected", "dry_run_resync"},
     "sync.outboundwork": {"retry_now", "retry_dead_since"},
+    "notifications.salestartcampaign": {"send_now", "send_test", "cancel"},
+    "notifications.notification": {"send_again"},
+    "notifications.localsubscriber": {"export_csv", "delete_selected"},
+    "notifications.emailsuppression": {"delete_selected"},
     "notifications.mailchimpsource": {"test_connection"},
     "notifications.restsource": {"test_connection"},
 }

@@ -1,1 +1,3 @@
-from notifications.admin import sources  # noqa: F401  (registers the source admins)
+"""The notifications pages of the admin: campaigns, their ledger, the local list, consent, sources."""
+
+from notifications.admin import campaigns, console, sources, subscribers  # noqa: F401 - registers the admins

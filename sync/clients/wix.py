@@ -278,6 +278,46 @@ class WixClient:
         )
         return self._entity(data, "ticketDefinition")
 
+    # --- Email Subscriptions (wix-api.md §4a) ------------------------------------------
+    def query_email_subscriptions(self, emails: list[str], *, batch: int = 100) -> Iterator[dict[str, Any]]:
+        """The subscriptions Wix holds for these addresses (absent ones Wix has never seen).
+
+        Wix filters only by ``email $in``: it cannot list everyone subscribed, so the caller
+        asks about the addresses it has, ``batch`` at a time, each batch paged to its total.
+        """
+        # https://dev.wix.com/docs/rest/crm/communication/email-subscriptions/query-email-subscriptions
+        path = "/email-marketing/v1/email-subscriptions/query"
+        for start in range(0, len(emails), batch):
+            chunk = emails[start : start + batch]
+            offset = 0
+            for _ in range(MAX_PAGES):
+                data = self._request(
+                    "POST",
+                    path,
+                    json={"filter": {"email": {"$in": chunk}}, "paging": {"limit": batch, "offset": offset}},
+                )
+                items = data.get("subscriptions") or []
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise WixMalformedResponse("query email subscriptions: 'subscriptions' is not a list")
+                yield from items
+                offset += len(items)
+                total = (data.get("metadata") or {}).get("total")
+                if not items or not isinstance(total, int) or offset >= total:
+                    break
+
+    def upsert_email_subscription(self, *, email: str, status: str) -> dict[str, Any]:
+        """Set an address's subscription status (an unsubscribe written back: ``UNSUBSCRIBED``)."""
+        # https://dev.wix.com/docs/rest/crm/communication/email-subscriptions/upsert-email-subscription
+        data = self._request(
+            "POST",
+            "/email-marketing/v1/email-subscriptions",
+            json={"subscription": {"email": email, "subscriptionStatus": status}},
+        )
+        subscription = data.get("subscription")
+        if not isinstance(subscription, dict):
+            raise WixMalformedResponse("upsert email subscription: response has no 'subscription' object")
+        return subscription
+
     # --- paging ----------------------------------------------------------------------
     def _query(
         self,

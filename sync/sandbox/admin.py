@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from sync.sandbox.models import (
+    SandboxEmailSubscription,
     SandboxEntity,
     SandboxEvent,
     SandboxFault,
@@ -94,7 +95,25 @@ class SandboxWebhookAdmin(admin.ModelAdmin):
         return False
 
 
+class SandboxEmailSubscriptionAdmin(admin.ModelAdmin):
+    """Changing a status here is a change on Wix: the Email Subscription Changed webhook follows."""
+
+    list_display = ["email", "subscription_status", "deliverability_status", "updated_at"]
+    list_filter = ["subscription_status", "deliverability_status"]
+    search_fields = ["email"]
+    fields = ["email", "subscription_status", "deliverability_status"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from sync.sandbox.subscriptions import subscription_upsert
+
+        subscription_upsert(
+            email=obj.email, status=obj.subscription_status, deliverability=obj.deliverability_status
+        )
+        obj.pk = SandboxEmailSubscription.objects.get(email=obj.email.strip().lower()).pk
+
+
 if settings.PORTAL_SANDBOX:
+    admin.site.register(SandboxEmailSubscription, SandboxEmailSubscriptionAdmin)
     for proxy, kind in [
         (SandboxEvent, "event"),
         (SandboxPolicy, "policy"),

@@ -140,9 +140,9 @@ def demo_entities(now: dt.datetime) -> list[tuple[str, dict[str, Any]]]:
             description="The first 50 tickets.",
             initialLimit=50,
             pricingMethod={"fixedPrice": _money("15.00")},
-            # The demo's near-future sale start, for sale-start notifications.
+            # The demo's sale start two minutes after the quick start: one sale-start email each.
             salePeriod={
-                "startDate": _iso(now + dt.timedelta(minutes=10)),
+                "startDate": _iso(now + dt.timedelta(minutes=2)),
                 "endDate": _iso(now + 20 * day),
                 "displayNotOnSale": True,
             },
@@ -222,6 +222,9 @@ def sandbox_seed(*, now: dt.datetime | None = None) -> WixSite:
         from sync.sandbox.ticketing import sandbox_ticketing_ensure
 
         sandbox_ticketing_ensure()
+        from sync.sandbox.subscriptions import subscriptions_demo_seed
+
+        subscriptions_demo_seed()
         _sale_transitions_schedule()
         return sandbox_site_ensure()
 

@@ -111,3 +111,33 @@ class SandboxTicketingRecord(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.collection}/{self.record_id}"
+
+
+class SandboxEmailSubscription(TimestampedModel):
+    """An address's marketing-email consent on the fake site (Wix Email Subscriptions, §4a)."""
+
+    class Status(models.TextChoices):
+        NOT_SET = "NOT_SET"
+        PENDING = "PENDING"
+        SUBSCRIBED = "SUBSCRIBED"
+        UNSUBSCRIBED = "UNSUBSCRIBED"
+
+    class Deliverability(models.TextChoices):
+        NOT_SET = "NOT_SET"
+        VALID = "VALID"
+        BOUNCED = "BOUNCED"
+        SPAM_COMPLAINT = "SPAM_COMPLAINT"
+        INACTIVE = "INACTIVE"
+
+    wix_id = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(unique=True)
+    subscription_status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_SET)
+    deliverability_status = models.CharField(
+        max_length=16, choices=Deliverability.choices, default=Deliverability.VALID
+    )
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.subscription_status}, {self.deliverability_status})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sync.sandbox import views
+from sync.sandbox import subscriptions, views
 from sync.sandbox.services import Kind
 
 app_name = "sandbox"
@@ -17,6 +17,17 @@ _families = {
 urlpatterns = [
     path("oauth2/token", views.oauth_token, name="oauth-token"),
     path("_sandbox/orders", views.orders, name="orders"),
+    # Email Subscriptions (wix-api.md §4a); the query path before the collection's.
+    path(
+        "email-marketing/v1/email-subscriptions/query",
+        views.wix_endpoint(subscriptions.query_view),
+        name="email-subscriptions-query",
+    ),
+    path(
+        "email-marketing/v1/email-subscriptions",
+        views.wix_endpoint(subscriptions.upsert_view),
+        name="email-subscriptions-upsert",
+    ),
 ]
 for name, prefixes in _families.items():
     for index, (prefix, kind) in enumerate(prefixes):

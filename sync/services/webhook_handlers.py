@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q
@@ -32,6 +32,7 @@ from sync.services.webhooks import (
     WebhookMalformed,
     carried_deleted_entity,
     carried_entity,
+    extra_route_add,
     order_ticket_definition_ids,
     webhook_route,
 )
@@ -123,6 +124,26 @@ HANDLERS: dict[str, Callable[[WixSite, dict[str, Any]], str]] = {
     "ticket_definition_refresh": lambda site, data: _refresh(site, [data["entityId"]]),
     "order_confirmed": _order_confirmed,
 }
+
+
+Handler = Callable[[WixSite, dict[str, Any]], str]
+
+
+def route_register(
+    *, route: str, handler: Handler, event_types: Iterable[str] = (), entity_fqdns: Iterable[str] = ()
+) -> None:
+    """Another app handles a kind of delivery sync does not know (notifications: Wix's Email
+    Subscription Changed), registered in its ``AppConfig.ready()`` so that sync never imports
+    it. The delivery is stored, ordered and retried like any other; ``handler(site, data)``
+    gets the envelope and returns a short outcome. It may raise ``WixError`` to be retried."""
+    if route in HANDLERS and HANDLERS[route] is not handler and route not in _REGISTERED:
+        raise ValueError(f"route {route!r} is sync's own")
+    HANDLERS[route] = handler
+    _REGISTERED.add(route)
+    extra_route_add(route=route, event_types=event_types, entity_fqdns=entity_fqdns)
+
+
+_REGISTERED: set[str] = set()
 
 
 def first_of_its_entity() -> Q:

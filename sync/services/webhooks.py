@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -486,10 +487,28 @@ def _entity_kind(fqdn: str) -> str | None:
     return None
 
 
+# Routes other apps add (notifications: Email Subscription Changed) without sync importing
+# them: a route name chosen by event type or by the envelope's ``entityFqdn``.
+_EXTRA_BY_TYPE: dict[str, str] = {}
+_EXTRA_BY_FQDN: dict[str, str] = {}
+
+
+def extra_route_add(*, route: str, event_types: Iterable[str] = (), entity_fqdns: Iterable[str] = ()) -> None:
+    """Route deliveries of these event types (or envelopes naming these ``entityFqdn``) to
+    ``route``; ``webhook_handlers.route_register`` is the public way in (it adds the handler)."""
+    for event_type in event_types:
+        _EXTRA_BY_TYPE[event_type] = route
+    for fqdn in entity_fqdns:
+        _EXTRA_BY_FQDN[fqdn] = route
+
+
 def webhook_route(event_type: str, data: dict[str, Any]) -> str | None:
     """The handler name for a delivery, or None for a type the portal ignores."""
     if event_type in ORDER_CONFIRMED_TYPES:
         return "order_confirmed"
+    extra = _EXTRA_BY_TYPE.get(event_type) or _EXTRA_BY_FQDN.get(str(data.get("entityFqdn") or ""))
+    if extra is not None:
+        return extra
     kind = _entity_kind(str(data.get("entityFqdn") or ""))
     slug = data.get("slug")
     if kind is None:

@@ -35,6 +35,9 @@ class Command(BaseCommand):
             from sync.sandbox.demo import sandbox_seed
 
             site = sandbox_seed()
+            from notifications.services.demo import demo_subscribers_seed
+
+            demo_subscribers_seed(site=site)
             self._pretix_connect()
             if not site.backfill_runs.exists():
                 run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.QUICKSTART)
@@ -45,7 +48,41 @@ class Command(BaseCommand):
         )
         if no_serve:
             return
-        self._serve(addr)
+        self._mail_sink_start()
+        try:
+            self._serve(addr)
+        finally:
+            if getattr(self, "_sink", None) is not None:
+                self._sink.stop()
+
+    def _mail_sink_start(self) -> None:
+        """Sale-start emails go to a local mail sink (an SMTP server on 127.0.0.1 that keeps
+        what it gets in var/mail/sink.mbox, shown at /mail-sink/), unless EMAIL_HOST or
+        EMAIL_PORT is set in the environment: then they go there."""
+        if os.environ.get("EMAIL_HOST") or os.environ.get("EMAIL_PORT"):
+            self.stdout.write(
+                f"Email goes to {settings.EMAIL_HOST}:{settings.EMAIL_PORT} (from the environment)."
+            )
+            return
+        try:
+            from portal.mailsink import MailSink
+        except ImportError:
+            self.stdout.write(
+                "No mail sink (install the dev extras for aiosmtpd); emails print to the console."
+            )
+            return
+        self._sink = MailSink(mbox=settings.MAIL_SINK_MBOX).start()
+        os.environ.update(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST=self._sink.host,
+            EMAIL_PORT=str(self._sink.port),
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"  Mail sink: {settings.PORTAL_BASE_URL}/mail-sink/ "
+                f"(SMTP {self._sink.host}:{self._sink.port}, mbox {settings.MAIL_SINK_MBOX})\n"
+            )
+        )
 
     def _pretix_connect(self) -> None:
         """With PRETIX_URL set, sync into that pretix too (its token in EXTERNAL_PRETIX_TOKEN)."""

@@ -1,0 +1,403 @@
+"""Sending a campaign: resolve, write the ledger, then send each row once.
+
+1. The campaign (a job due at its sale start) resolves its recipients and writes one
+   ``Notification`` per address in one transaction (unique per campaign, channel and
+   address: running this twice writes nothing new). Nothing is sent after the sale ended;
+   a campaign found due more than ``NOTIFICATIONS_GRACE_MINUTES`` late waits for staff.
+2. Notifications drain over one SMTP connection (Django's email backend, so django-anymail
+   works unchanged): each row is claimed, sent, and marked sent or failed at once. An
+   invalid or refused address fails that row only; a connection that drops hands the row
+   back (retried with backoff) and ends the drain: nothing lost, nothing doubled. A worker
+   killed between sending and marking leaves the row ``uncertain`` (never re-sent by itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import EmailSuppression, LocalSubscriber, Notification, SaleStartCampaign
+from notifications.services.consent import recipients_resolve, site_settings
+from notifications.services.emails import (
+    Templates,
+    campaign_context,
+    message_build,
+    message_id_for,
+    templates_for_site,
+)
+from notifications.services.push import PushFailed, PushTransient, push_deliver, push_endpoint_for
+from notifications.sources.base import SourceBlocked, SourceError
+from portal import jobs
+
+log = logging.getLogger(__name__)
+Status = SaleStartCampaign.Status
+CAMPAIGN_DRAIN_TASK = "notifications.tasks.campaigns_drain_task"
+SEND_DRAIN_TASK = "notifications.tasks.notifications_drain_task"
+# A source or Wix that cannot be read now: tried again after 1, 5, 15 and 60 minutes.
+CAMPAIGN_RETRY = jobs.RetrySchedule((60, 300, 900, 3600))
+# An SMTP server that drops us or answers 4xx: 30 s … 1 h, then the row fails for staff.
+SEND_RETRY = jobs.RetrySchedule((30, 120, 600, 1800, 3600))
+DRAIN_BUDGET_SECONDS = 60.0
+
+
+# --- 1. the campaign ------------------------------------------------------------------------
+def campaign_release(*, campaign_id: int, now: dt.datetime | None = None) -> str:
+    """Handle a claimed campaign; returns its outcome."""
+    campaign = SaleStartCampaign.objects.select_related("site", "event").get(pk=campaign_id)
+    now = now or timezone.now()
+    staff_decided = bool(campaign.retry_reason)
+    if campaign.sale_end is not None and now >= campaign.sale_end:
+        jobs.finish(
+            SaleStartCampaign, campaign.pk, status=Status.CANCELLED, cancelled_reason="the sale ended"
+        )
+        return "sale-ended"
+    grace = dt.timedelta(minutes=settings.NOTIFICATIONS_GRACE_MINUTES)
+    if not staff_decided and now - campaign.sale_start > grace:
+        jobs.finish(
+            SaleStartCampaign,
+            campaign.pk,
+            status=Status.MISSED,
+            error=f"found due {now - campaign.sale_start} after its sale start (grace {grace}); "
+            "send now or cancel",
+        )
+        return "missed"
+    try:
+        resolved = recipients_resolve(site=campaign.site, event=campaign.event_wix_id)
+    except SourceBlocked as exc:
+        jobs.finish(
+            SaleStartCampaign, campaign.pk, status=Status.BLOCKED, error=str(exc), blocked_reason=str(exc)
+        )
+        return "blocked"
+    except SourceError as exc:
+        if jobs.defer(SaleStartCampaign, campaign, error=str(exc), schedule=CAMPAIGN_RETRY):
+            return "retry-scheduled"
+        jobs.finish(SaleStartCampaign, campaign.pk, status=Status.FAILED, error=str(exc))
+        return "gave-up"
+    with transaction.atomic():
+        # The ledger before any send: a second release (a duplicate task) adds nobody twice.
+        channels = [Notification.Channel.EMAIL]
+        if push_endpoint_for(campaign) is not None:
+            channels.append(Notification.Channel.PUSH)
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    campaign=campaign,
+                    channel=channel,
+                    email=s.email,
+                    name=s.name[:200],
+                    status=Notification.Status.QUEUED,
+                )
+                for channel in channels
+                for s in resolved.recipients
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        excluded = ", ".join(f"{n} {why}" for why, n in sorted(resolved.excluded.items()))
+        jobs.finish(
+            SaleStartCampaign,
+            campaign.pk,
+            status=Status.SENDING,
+            released_at=now,
+            recipients=len(resolved.recipients),
+            blocked_reason="",
+            error=f"left out: {excluded}" if excluded else "",
+        )
+    if resolved.recipients:
+        jobs.wake(SEND_DRAIN_TASK, drains=settings.Q_CLUSTER.get("workers", 1))
+    return f"released:{len(resolved.recipients)}"
+
+
+def campaigns_drain(*, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None) -> int:
+    return jobs.drain(
+        SaleStartCampaign,
+        lambda pk: campaign_release(campaign_id=pk),
+        budget_seconds=budget_seconds,
+        order_by=("not_before", "pk"),
+        woken_at=woken_at,
+    )
+
+
+# --- 2. the notifications -------------------------------------------------------------------
+class _Drain:
+    """One drain's state: its SMTP connection, and per campaign the templates, the context and
+    the sender, read once (the campaign itself is read again for each batch: a cancel shows)."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.campaigns: dict[int, SaleStartCampaign] = {}
+        self.prepared_for: dict[int, tuple[Templates, dict[str, Any], str]] = {}
+        self.suppressed: dict[int, set[str]] = {}
+
+    def load(self, campaign_ids: set[int]) -> None:
+        self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
+
+    def prepared(self, campaign: SaleStartCampaign) -> tuple[Templates, dict[str, Any], str]:
+        if campaign.pk not in self.prepared_for:
+            sender = site_settings(campaign.site).from_email or settings.NOTIFICATIONS_FROM_EMAIL
+            self.prepared_for[campaign.pk] = (
+                templates_for_site(campaign.site),
+                campaign_context(campaign),
+                sender,
+            )
+        return self.prepared_for[campaign.pk]
+
+    def is_suppressed(self, site_id: int, email: str) -> bool:
+        """Unsubscribed since the ledger was written (read once per drain and site)."""
+        if site_id not in self.suppressed:
+            self.suppressed[site_id] = set(
+                EmailSuppression.objects.filter(site_id=site_id).values_list("email", flat=True)
+            ) | set(
+                LocalSubscriber.objects.filter(site_id=site_id, unsubscribed=True).values_list(
+                    "email", flat=True
+                )
+            )
+        return email in self.suppressed[site_id]
+
+    def open(self) -> None:
+        if self.connection is None:
+            connection = get_connection()
+            connection.open()
+            self.connection = connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # a connection that already broke closes as it can
+                log.debug("SMTP connection did not close cleanly", exc_info=True)
+            self.connection = None
+
+
+def _skip(pk: int, why: str) -> str:
+    jobs.finish(Notification, pk, status=Notification.Status.SKIPPED, error=why)
+    return "skipped"
+
+
+def _transient(notification: Notification, error: str) -> str:
+    if jobs.defer(Notification, notification, error=error, schedule=SEND_RETRY):
+        return "retry-scheduled"
+    jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=error)
+    return "gave-up"
+
+
+def notification_prepare(
+    *, notification: Notification, drain: _Drain, now: dt.datetime | None = None
+) -> tuple[EmailMultiAlternatives, str] | str:
+    """The message for a claimed row and its Message-ID; or, for a row settled here (skipped,
+    invalid, a push), its outcome."""
+    campaign = drain.campaigns[notification.campaign_id]
+    now = now or timezone.now()
+    if campaign.status == Status.CANCELLED:
+        return _skip(notification.pk, "the campaign was cancelled")
+    if campaign.sale_end is not None and now >= campaign.sale_end:
+        return _skip(notification.pk, "the sale ended")
+    if drain.is_suppressed(campaign.site_id, notification.email):
+        return _skip(notification.pk, "unsubscribed since")
+    if notification.channel == Notification.Channel.PUSH:
+        return _push(notification, campaign, drain)
+    try:
+        validate_email(notification.email)
+    except ValidationError:
+        jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error="invalid address")
+        return "failed"
+    templates, context, sender = drain.prepared(campaign)
+    message_id = message_id_for(notification.pk)
+    message = message_build(
+        campaign=campaign,
+        templates=templates,
+        context=context,
+        email=notification.email,
+        name=notification.name,
+        message_id=message_id,
+        sender=sender,
+    )
+    return message, message_id
+
+
+def notification_settle(
+    *, notification: Notification, message_id: str, error: BaseException | None, drain: _Drain
+) -> str:
+    """Mark a row the server took (sent) or refused (failed), or hand it back to retry."""
+    if error is None:
+        jobs.finish(
+            Notification,
+            notification.pk,
+            status=Notification.Status.SENT,
+            sent_at=timezone.now(),
+            message_id=message_id,
+        )
+        return "sent"
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()
+        )
+        jobs.finish(
+            Notification, notification.pk, status=Notification.Status.FAILED, error=f"refused: {refused}"
+        )
+        return "failed"
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = error.smtp_error
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        if 500 <= error.smtp_code < 600:
+            jobs.finish(
+                Notification,
+                notification.pk,
+                status=Notification.Status.FAILED,
+                error=f"SMTP {error.smtp_code}: {text}",
+            )
+            return "failed"
+        drain.close()
+        return _transient(notification, f"SMTP {error.smtp_code}: {text}")
+    if isinstance(error, smtplib.SMTPException | OSError):
+        drain.close()  # the server went away: the next drain opens a fresh connection
+        return _transient(notification, f"{error.__class__.__name__}: {error}")
+    raise error
+
+
+def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
+    """Send one claimed row over the drain's connection and settle it at once (the mark that
+    makes it exactly once: see :func:`notifications_release_stuck`)."""
+    prepared = notification_prepare(notification=notification, drain=drain, now=now)
+    if isinstance(prepared, str):
+        return prepared
+    message, message_id = prepared
+    try:
+        drain.open()
+        drain.connection.send_messages([message])
+    except Exception as exc:
+        return notification_settle(notification=notification, message_id=message_id, error=exc, drain=drain)
+    return notification_settle(notification=notification, message_id=message_id, error=None, drain=drain)
+
+
+def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain) -> str:
+    _, context, _ = drain.prepared(campaign)
+    try:
+        push_deliver(notification=notification, campaign=campaign, context=context)
+    except PushTransient as exc:
+        return "push-" + _transient(notification, str(exc))  # SMTP is fine: the drain goes on
+    except PushFailed as exc:
+        jobs.finish(Notification, notification.pk, status=Notification.Status.FAILED, error=str(exc))
+        return "failed"
+    jobs.finish(Notification, notification.pk, status=Notification.Status.SENT, sent_at=timezone.now())
+    return "sent"
+
+
+STOP = ("retry-scheduled", "gave-up")
+
+
+def notifications_drain(
+    *, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: float | None = None
+) -> int:
+    """Send due notifications over one connection until none is due or the budget is spent.
+
+    Rows are claimed ``NOTIFICATIONS_SEND_BATCH`` at a time and sent in pk order, each marked
+    as soon as the server took it. While the server answers one message (a sender thread),
+    the next is built: never more than one message is in flight, so after a crash only the
+    first unmarked row of a batch may have gone out. At the first transient failure (the
+    server is down) the rest of the batch is handed back untried and the drain stops; the
+    dispatch sweep returns.
+    """
+    drain = _Drain()
+    done = 0
+    deadline = time.monotonic() + budget_seconds
+    sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp")
+    try:
+        for batch in jobs.claimed_batches(
+            Notification,
+            budget_seconds=budget_seconds,
+            woken_at=woken_at,
+            batch=settings.NOTIFICATIONS_SEND_BATCH,
+        ):
+            rows = Notification.objects.only("pk", "campaign_id", "channel", "email", "name", "attempts")
+            found = rows.in_bulk(batch)
+            drain.load({n.campaign_id for n in found.values()})
+            pending: tuple[Notification, str, Future[int]] | None = None
+            for index, pk in enumerate(batch):
+                prepared = notification_prepare(notification=found[pk], drain=drain)  # while one flies
+                if pending is not None:
+                    done += 1
+                    if _settle(pending, drain) in STOP:
+                        jobs.unclaim(Notification, batch[index:])
+                        return done
+                    pending = None
+                if isinstance(prepared, str):
+                    done += 1
+                    if prepared in STOP:
+                        jobs.unclaim(Notification, batch[index + 1 :])
+                        return done
+                    continue
+                message, message_id = prepared
+                try:
+                    drain.open()
+                except Exception as exc:
+                    done += 1
+                    notification_settle(notification=found[pk], message_id=message_id, error=exc, drain=drain)
+                    jobs.unclaim(Notification, batch[index + 1 :])
+                    return done
+                pending = (found[pk], message_id, sender.submit(drain.connection.send_messages, [message]))
+            if pending is not None:
+                done += 1
+                if _settle(pending, drain) in STOP:
+                    return done
+    finally:
+        sender.shutdown(wait=True)
+        drain.close()
+    if time.monotonic() >= deadline:
+        jobs.wake_now(SEND_DRAIN_TASK)  # the budget ran out, maybe with more due: hand over
+    return done
+
+
+def _settle(pending: tuple[Notification, str, Future[int]], drain: _Drain) -> str:
+    notification, message_id, future = pending
+    return notification_settle(
+        notification=notification, message_id=message_id, error=future.exception(), drain=drain
+    )
+
+
+def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
+    """Rows claimed by a worker that died. A batch is sent in pk order and each row marked as
+    soon as it went, so of a dead batch's rows (one ``claimed_at``) only the first may have
+    been sent unmarked: it becomes ``uncertain`` for staff to decide (never re-sent by itself:
+    nobody is emailed twice); the others were never tried and wait again."""
+    limit = timezone.now() - (older_than if older_than is not None else jobs.stuck_after_default())
+    stuck = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit)
+    first_of_batch: dict[dt.datetime | None, int] = {}
+    for pk, claimed_at in stuck.order_by("pk").values_list("pk", "claimed_at"):
+        first_of_batch.setdefault(claimed_at, pk)
+    uncertain = Notification.objects.filter(
+        pk__in=first_of_batch.values(), status=Notification.Status.SENDING
+    ).update(
+        status=Notification.Status.UNCERTAIN,
+        claimed_at=None,
+        last_error="its worker died while sending: it may or may not have gone out",
+        updated_at=timezone.now(),
+    )
+    again = stuck.exclude(pk__in=first_of_batch.values()).update(
+        status=Notification.Status.QUEUED,
+        claimed_at=None,
+        attempts=F("attempts") - 1,
+        last_error="released: its worker died before trying it",
+        updated_at=timezone.now(),
+    )
+    return uncertain + again
+
+
+def notifications_resend(*, notification_ids: list[int], by: Any = None) -> int:
+    """Staff: send failed or uncertain rows again."""
+    again = jobs.retry(Notification, notification_ids, reason="staff: send again", by=by)
+    if again:
+        jobs.wake(SEND_DRAIN_TASK)
+    return len(again)

@@ -1,0 +1,252 @@
+"""Sending: the ledger before the send, one email each, failures that stop nothing, exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+from typing import Any
+
+import pytest
+import responses
+import time_machine
+from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+
+from notifications.models import Notification, SaleStartCampaign
+from notifications.services.campaigns import campaign_send_now
+from notifications.services.sending import (
+    campaigns_drain,
+    notifications_drain,
+    notifications_release_stuck,
+)
+from portal import jobs
+from sync.models import WixSite
+from tests.notify_helpers import BEFORE, START, event_mirror, subscribe, td_mirror, wix_consent
+
+pytestmark = pytest.mark.django_db
+
+
+class FlakyBackend(BaseEmailBackend):
+    """Stands in for an SMTP server: refuses some addresses, or drops the connection."""
+
+    sent: list[Any] = []
+    refuse: set[str] = set()
+    down_after: int | None = None
+    opened = 0
+
+    def open(self) -> bool:
+        if FlakyBackend.down_after is not None and len(FlakyBackend.sent) >= FlakyBackend.down_after:
+            raise ConnectionRefusedError("connection refused")
+        FlakyBackend.opened += 1
+        return True
+
+    def send_messages(self, messages: Any) -> int:
+        for message in messages:
+            if message.to[0] in FlakyBackend.refuse:
+                raise smtplib.SMTPRecipientsRefused({message.to[0]: (550, b"no such user")})
+            if FlakyBackend.down_after is not None and len(FlakyBackend.sent) >= FlakyBackend.down_after:
+                raise smtplib.SMTPServerDisconnected("gone")
+            FlakyBackend.sent.append(message)
+        return len(messages)
+
+
+@pytest.fixture
+def flaky(settings: Any) -> type[FlakyBackend]:
+    settings.EMAIL_BACKEND = "tests.test_notifications_sending.FlakyBackend"
+    FlakyBackend.sent, FlakyBackend.refuse, FlakyBackend.down_after, FlakyBackend.opened = [], set(), None, 0
+    return FlakyBackend
+
+
+@pytest.fixture
+def campaign(site: WixSite) -> SaleStartCampaign:
+    with time_machine.travel(BEFORE, tick=False):
+        event_mirror(site)
+        td_mirror(site)
+    return SaleStartCampaign.objects.get()
+
+
+def _subscribers(site: WixSite, n: int) -> list[str]:
+    emails = [f"p{i:02d}@example.com" for i in range(n)]
+    for email in emails:
+        subscribe(site, email)
+    return emails
+
+
+@responses.activate
+def test_at_the_start_time_each_opted_in_address_gets_one_email_with_its_headers(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    emails = _subscribers(site, 3)
+    subscribe(site, "no@example.com")
+    wix_consent(
+        responses.mock,
+        {e: ("SUBSCRIBED", "VALID") for e in emails} | {"no@example.com": ("UNSUBSCRIBED", "VALID")},
+    )
+    with time_machine.travel(START - dt.timedelta(minutes=1), tick=False):
+        assert campaigns_drain(budget_seconds=1) == 0  # not due yet
+    with time_machine.travel(START + dt.timedelta(seconds=5), tick=False):
+        assert campaigns_drain(budget_seconds=1) == 1
+        campaign.refresh_from_db()
+        assert (campaign.status, campaign.recipients) == ("sending", 3)
+        assert campaign.last_error == "left out: 1 wix:UNSUBSCRIBED"
+        assert Notification.objects.filter(status="queued").count() == 3  # the ledger, before any send
+        assert notifications_drain(budget_seconds=1) == 3
+    assert sorted(m.to[0] for m in mail.outbox) == emails
+    message = mail.outbox[0]
+    row = Notification.objects.get(email=message.to[0])
+    assert (row.status, row.message_id) == ("sent", message.extra_headers["Message-ID"])
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.extra_headers["List-Unsubscribe"].startswith(
+        "<http://127.0.0.1:8000/notifications/unsubscribe/"
+    )
+    assert "Spring Gala" in message.subject and "General Admission" in message.subject
+    assert "25.00 EUR" in message.body
+    assert "Tuesday 10 March 2026, 08:00 (Europe/Lisbon)" in message.body  # Lisbon is UTC+0 in March
+    html, mime = message.alternatives[0]
+    assert mime == "text/html" and "<td>25.00 EUR</td>" in html
+    # Released twice (django-q2 delivers at least once): nobody is added or emailed again.
+    SaleStartCampaign.objects.filter(pk=campaign.pk).update(status="scheduled")
+    with time_machine.travel(START + dt.timedelta(seconds=30), tick=False):
+        campaigns_drain(budget_seconds=1)
+        notifications_drain(budget_seconds=1)
+    assert len(mail.outbox) == 3 and Notification.objects.count() == 3
+
+
+@responses.activate
+def test_an_invalid_or_refused_address_fails_alone_and_the_batch_goes_on(
+    site: WixSite, campaign: SaleStartCampaign, flaky: type[FlakyBackend]
+) -> None:
+    emails = _subscribers(site, 4)
+    flaky.refuse = {emails[1]}
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False):
+        campaigns_drain(budget_seconds=1)
+        Notification.objects.filter(email=emails[2]).update(email="not an address")
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in flaky.sent) == [emails[0], emails[3]]
+    failed = dict(Notification.objects.filter(status="failed").values_list("email", "last_error"))
+    assert failed == {emails[1]: "refused: 550 no such user", "not an address": "invalid address"}
+    assert flaky.opened == 1  # one connection for the whole batch
+
+
+@responses.activate
+def test_an_smtp_outage_pauses_and_retries_with_nothing_lost_and_nothing_doubled(
+    site: WixSite, campaign: SaleStartCampaign, flaky: type[FlakyBackend]
+) -> None:
+    emails = _subscribers(site, 5)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    flaky.down_after = 2
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        notifications_drain(budget_seconds=1)
+        assert len(flaky.sent) == 2
+        waiting = Notification.objects.get(status="queued", attempts=1)
+        assert "gone" in waiting.last_error and waiting.not_before > START  # backs off
+        assert Notification.objects.filter(status="queued", attempts=0).count() == 2
+        notifications_drain(budget_seconds=1)  # still down: the next drain stops at once
+        flaky.down_after = None
+        traveller.shift(dt.timedelta(minutes=5))
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in flaky.sent) == emails
+    assert Notification.objects.filter(status="sent").count() == 5
+
+
+@responses.activate
+def test_a_killed_worker_leaves_its_row_uncertain_and_the_rest_go_once(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    emails = _subscribers(site, 4)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        first = Notification.objects.order_by("pk").first()
+        assert first is not None and jobs.claim(Notification, first.pk)  # a worker took it, then died
+        notifications_drain(budget_seconds=1)
+        traveller.shift(dt.timedelta(hours=1))
+        assert notifications_release_stuck() == 1
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in mail.outbox) == emails[1:]
+    assert Notification.objects.get(pk=first.pk).status == "uncertain"  # staff decide; never doubled
+
+
+@responses.activate
+def test_nothing_is_sent_after_the_sale_ended_and_a_late_campaign_waits_for_staff(
+    site: WixSite, campaign: SaleStartCampaign, settings: Any
+) -> None:
+    emails = _subscribers(site, 2)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    settings.NOTIFICATIONS_GRACE_MINUTES = 30
+    with time_machine.travel(START + dt.timedelta(hours=2), tick=False):
+        campaigns_drain(budget_seconds=1)
+        campaign.refresh_from_db()
+        assert campaign.status == "missed" and "grace" in campaign.last_error
+        assert campaign_send_now(campaign_ids=[campaign.pk]) == 1
+        campaigns_drain(budget_seconds=1)
+        campaign.refresh_from_db()
+        assert campaign.status == "sending"
+    assert campaign.sale_end is not None
+    with time_machine.travel(campaign.sale_end + dt.timedelta(minutes=1), tick=False):
+        notifications_drain(budget_seconds=1)
+    assert mail.outbox == []
+    assert set(Notification.objects.values_list("status", "last_error")) == {("skipped", "the sale ended")}
+
+
+@responses.activate
+def test_a_wix_401_blocks_the_campaign_with_the_reason(site: WixSite, campaign: SaleStartCampaign) -> None:
+    _subscribers(site, 1)
+    responses.add(
+        responses.POST,
+        "https://wix.test/email-marketing/v1/email-subscriptions/query",
+        status=401,
+        json={"message": "Missing permission", "details": {"applicationError": {"code": "UNAUTHENTICATED"}}},
+    )
+    with time_machine.travel(START, tick=False):
+        campaigns_drain(budget_seconds=1)
+    campaign.refresh_from_db()
+    assert campaign.status == "blocked" and "UNAUTHENTICATED" in campaign.blocked_reason
+    assert not Notification.objects.exists()
+
+
+@responses.activate
+def test_of_a_dead_batch_only_the_row_it_was_at_is_uncertain_the_rest_go_once(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    emails = _subscribers(site, 5)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        pks = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+        # A worker claimed the first three, sent and marked the first, then died on the second.
+        assert jobs.claim_batch(Notification, pks[:3]) == pks[:3]
+        jobs.finish(Notification, pks[0], status="sent")
+        traveller.shift(dt.timedelta(hours=1))
+        assert notifications_release_stuck() == 2
+        assert Notification.objects.get(pk=pks[1]).status == "uncertain"
+        third = Notification.objects.get(pk=pks[2])
+        assert (third.status, third.attempts) == ("queued", 0)  # never tried: it waits again
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in mail.outbox) == [emails[2], emails[3], emails[4]]
+
+
+@responses.activate
+def test_an_uncertain_email_is_a_health_problem_until_staff_send_it_again(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    from notifications.services.sending import notifications_resend
+    from portal.health import problems
+
+    emails = _subscribers(site, 1)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        row = Notification.objects.get()
+        jobs.claim(Notification, row.pk)
+        traveller.shift(dt.timedelta(hours=1))
+        notifications_release_stuck()
+        assert [p.key for p in problems() if p.key == "uncertain_notifications"] == [
+            "uncertain_notifications"
+        ]
+        assert notifications_resend(notification_ids=[row.pk]) == 1
+        notifications_drain(budget_seconds=1)
+    assert [m.to[0] for m in mail.outbox] == emails
+    assert not [p for p in problems() if p.key == "uncertain_notifications"]
