@@ -191,7 +191,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Events Sync Portal API",
     "DESCRIPTION": (
         "For tools and scripts: start backfills, resyncs and dry runs; list dead letters, failed "
-        "webhook deliveries and failed backfills; replay and retry them. Send "
+        "webhook deliveries and failed backfills; replay and retry them; list, send and cancel "
+        "sale-start campaigns. Send "
         "`Authorization: Token <token>` (made in the admin under *API tokens*). A token acts as "
         "its user: reading needs the *Sync viewers* role, acting the *Sync operators* role."
     ),
@@ -205,6 +206,10 @@ SPECTACULAR_SETTINGS = {
     # Operations first; each shows its own request and response schemas.
     "SWAGGER_UI_SETTINGS": {"defaultModelsExpandDepth": -1, "deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; each enum gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "notifications.models.campaigns.SaleStartCampaign.Status",
+    },
 }
 # A token expires this many days after it is made (0: never).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)

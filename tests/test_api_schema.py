@@ -102,6 +102,10 @@ def test_the_schema_served_is_the_one_tested_and_documents_every_endpoint(admin_
         "/api/failed-deliveries/",
         "/api/failed-deliveries/replay/",
         "/api/failed-backfills/",
+        "/api/campaigns/",
+        "/api/campaigns/{id}/",
+        "/api/campaigns/{id}/send_now/",
+        "/api/campaigns/{id}/cancel/",
     }
     assert served["components"]["securitySchemes"]["knoxApiToken"] == {
         "type": "apiKey",

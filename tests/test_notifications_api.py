@@ -52,5 +52,9 @@ def test_viewers_list_campaigns_but_only_operators_send_or_cancel(
         "Send now.",
         "Cancelled (event moved).",
     ]
-    again = client_for(operator).post(f"/api/campaigns/{campaign.pk}/cancel/").json()
+    again = (
+        client_for(operator)
+        .post(f"/api/campaigns/{campaign.pk}/cancel/", {}, content_type="application/json")
+        .json()
+    )
     assert again["cancelled"] is False
