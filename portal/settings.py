@@ -276,6 +276,9 @@ WEBHOOK_LEEWAY_SECONDS = env_int("WEBHOOK_LEEWAY_SECONDS", 60)
 # without its body being read, until the window ends. Counted in the cache, never the database.
 WEBHOOK_REJECT_LIMIT = env_int("WEBHOOK_REJECT_LIMIT", 30)
 WEBHOOK_REJECT_WINDOW_SECONDS = env_int("WEBHOOK_REJECT_WINDOW_SECONDS", 300)
+# Order Confirmed refreshes its ticket definitions (one Get) this many seconds after the first
+# order of a burst; the orders confirmed meanwhile join that one Get (ticket counters).
+TICKET_REFRESH_WINDOW_SECONDS = env_float("TICKET_REFRESH_WINDOW_SECONDS", 0.5)
 
 # --- Queue tasks staff may schedule or re-queue (functions named *_task in these modules) ----
 PORTAL_TASK_MODULES = ["sync.tasks", "sync.sandbox.tasks"]
