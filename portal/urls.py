@@ -14,6 +14,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("webhooks/wix/", WixWebhookView.as_view(), name="wix-webhook"),
+    # Public, read-only: the live ticket counters (JSON, SSE, the widget).
+    path("", include("notifications.urls")),
 ]
 
 if settings.PORTAL_SANDBOX:

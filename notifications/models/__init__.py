@@ -1,0 +1,3 @@
+from notifications.models.counters import CounterPush, TicketCounter
+
+__all__ = ["CounterPush", "TicketCounter"]
