@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
+from notifications.models import CounterPush, TicketCounter
 from sync.clients.wix import WixAuth, WixClient
 from sync.models import (
     BackfillRun,
@@ -47,6 +48,7 @@ def _clear_cache() -> None:
     from sync.services.webhooks import verifiers_forget
 
     cache.clear()
+    caches["counters"].clear()
     wakes_forget()
     verifiers_forget()
 
@@ -178,4 +180,10 @@ def filled(site: WixSite) -> WixSite:
     )
     ReconciliationRun.objects.create(site=site, healed=[{"wix_id": "p", "healed": "missed deletion"}])
     SandboxTicketingRecord.objects.create(collection="policies", record_id="e", data={"title": "x"})
+    counter = TicketCounter.objects.create(
+        site=site,
+        slug="filled",
+        ticket_definition_wix_id=wix_payload("ticket_definition__fixed_price")["ticketDefinition"]["id"],
+    )
+    CounterPush.objects.create(counter=counter, payload={"slug": "filled"}, status="failed", last_error="x")
     return site

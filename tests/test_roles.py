@@ -24,6 +24,8 @@ OPERATOR_ACTIONS = {
     "sync.externalsystem": {"test_connection", "resume"},
     "sync.externallink": {"resync_selected", "dry_run_resync"},
     "sync.outboundwork": {"retry_now", "retry_dead_since"},
+    # Operators set counters up (and take them down): the page's own delete, and publish again.
+    "notifications.ticketcounter": {"publish_now", "delete_selected"},
 }
 # Both roles revoke their own API tokens (and see no one else's).
 OWN_TOKENS = {"portal.apitoken": {"delete_selected"}}

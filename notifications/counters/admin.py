@@ -6,12 +6,13 @@ Edits are recorded by the admin itself (History); "Publish now" through ``portal
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -88,7 +89,7 @@ class TicketCounterForm(forms.ModelForm):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         site, wix_id, option = data.get("site"), data.get("ticket_definition_wix_id"), data.get("option_id")
         if site and wix_id:
             td = TicketDefinition.objects.filter(site=site, wix_id=wix_id).first()
@@ -112,18 +113,19 @@ def preview_values(counter: TicketCounter, definition: TicketDefinition | None) 
     """One made-up value per case, at the definition's own price where it is mirrored."""
     live = counter_value(counter=counter, definition=definition)
     price = live.price if live.price is not None else Decimal("20.00")
-    common = {
-        "price": price,
-        "currency": live.currency or "EUR",
-        "price_from": live.price_from,
-        "name": live.name or "Ticket",
-    }
-    low = min(3, counter.threshold) or 1
+    base = CounterValue(
+        "normal",
+        unsold=counter.threshold + 40,
+        price=price,
+        currency=live.currency or "EUR",
+        price_from=live.price_from,
+        name=live.name or "Ticket",
+    )
     return {
-        "normal": CounterValue("normal", unsold=counter.threshold + 40, **common),
-        "low": CounterValue("low", unsold=low, **common),
-        "sold_out": CounterValue("sold_out", unsold=0, **common),
-        "not_on_sale": CounterValue("not_on_sale", unsold=counter.threshold + 40, **common),
+        "normal": base,
+        "low": replace(base, state="low", unsold=min(3, counter.threshold) or 1),
+        "sold_out": replace(base, state="sold_out", unsold=0),
+        "not_on_sale": replace(base, state="not_on_sale"),
         "unavailable": CounterValue("unavailable"),
     }
 
@@ -132,6 +134,7 @@ def preview_values(counter: TicketCounter, definition: TicketDefinition | None) 
 class TicketCounterAdmin(admin.ModelAdmin):
     console_section, console_order = "daily", 80
     form = TicketCounterForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["slug", "definition", "state", "text_now", "threshold", "links"]
     list_select_related = ["site"]
     search_fields = ["slug", "ticket_definition_wix_id"]
@@ -188,7 +191,7 @@ class TicketCounterAdmin(admin.ModelAdmin):
     def state(self, obj: TicketCounter) -> SafeString:
         doc = self._document(obj)
         if doc is None:
-            return format_html('<span class="badge badge-quiet">not served yet</span>')
+            return format_html('<span class="badge badge-quiet">{}</span>', "not served yet")
         return format_html(
             '<span class="badge badge-{}">{}</span>',
             STATE_TONE.get(doc["state"], "quiet"),
@@ -203,7 +206,7 @@ class TicketCounterAdmin(admin.ModelAdmin):
     @admin.display(description="Links")
     def links(self, obj: TicketCounter) -> SafeString:
         if not obj.pk:
-            return format_html("—")
+            return format_html("{}", "—")
         return format_html(
             '<a href="{}" target="_blank">counter page</a> · <a href="{}" target="_blank">JSON</a>',
             reverse("counter-page", args=[obj.slug]),
@@ -213,7 +216,7 @@ class TicketCounterAdmin(admin.ModelAdmin):
     @admin.display(description="Embed snippet")
     def embed(self, obj: TicketCounter) -> SafeString:
         if not obj.pk:
-            return format_html("Save first.")
+            return format_html("{}", "Save first.")
         from notifications.counters.views import counter_snippet
 
         base = getattr(self, "_base_url", "")
@@ -222,7 +225,7 @@ class TicketCounterAdmin(admin.ModelAdmin):
     @admin.display(description="Every case")
     def preview(self, obj: TicketCounter) -> SafeString:
         if not obj.pk:
-            return format_html("Save first to preview.")
+            return format_html("{}", "Save first to preview.")
         definition = counter_definition(obj)
         live = counter_value(counter=obj, definition=definition)
         cases = preview_values(obj, definition)

@@ -13,7 +13,7 @@ locale (the widget formats again in the page's locale with the browser's ``Intl`
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -94,23 +94,24 @@ def counter_value(*, counter: TicketCounter, definition: TicketDefinition | None
             price, currency = found
         else:
             price_from = True  # the mirror keeps the lowest option price
-    common = {
-        "unsold": definition.unsold_count,
-        "price": price,
-        "currency": currency,
-        "price_from": price_from,
-        "name": definition.name,
-        "changed_at": definition.updated_at,
-    }
+    value = CounterValue(
+        NORMAL,
+        unsold=definition.unsold_count,
+        price=price,
+        currency=currency,
+        price_from=price_from,
+        name=definition.name,
+        changed_at=definition.updated_at,
+    )
     if definition.sale_status == "SALE_SCHEDULED":
-        return CounterValue(NOT_ON_SALE, **common)
+        return replace(value, state=NOT_ON_SALE)
     if definition.sale_status == "SALE_ENDED":
-        return CounterValue(UNAVAILABLE, **common)
+        return replace(value, state=UNAVAILABLE)
     if definition.sold_out or definition.unsold_count == 0:
-        return CounterValue(SOLD_OUT, **{**common, "unsold": 0})
+        return replace(value, state=SOLD_OUT, unsold=0)
     if definition.unsold_count is not None and definition.unsold_count <= counter.threshold:
-        return CounterValue(LOW, **common)
-    return CounterValue(NORMAL, **common)
+        return replace(value, state=LOW)
+    return value
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

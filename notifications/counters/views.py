@@ -18,12 +18,13 @@ import json
 import time
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -31,9 +32,10 @@ from django.views.decorators.http import require_http_methods
 from notifications.counters.services import counter_entry, counter_entry_cached
 
 HEARTBEAT_SECONDS = 15.0
+R = TypeVar("R", bound=HttpResponseBase)
 
 
-def _cors(request: HttpRequest, response: HttpResponse, origins: list[str]) -> HttpResponse:
+def _cors(request: HttpRequest, response: R, origins: list[str]) -> R:
     """Allow the request's Origin only if it is one of the counter's (no wildcard, no credentials)."""
     response["Vary"] = "Origin"
     origin = request.headers.get("Origin", "")
@@ -97,7 +99,7 @@ def _stream(slug: str, entry: dict[str, Any], last_seen: str) -> Iterator[str]:
 
 
 @require_http_methods(["GET", "OPTIONS"])
-def counter_events(request: HttpRequest, slug: str) -> HttpResponse:
+def counter_events(request: HttpRequest, slug: str) -> HttpResponseBase:
     entry = counter_entry(slug=slug)
     if entry is None:
         return _unknown()
