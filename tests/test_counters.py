@@ -356,3 +356,19 @@ def test_creating_a_counter_in_the_admin_serves_it(
         response = admin_client.post(reverse("admin:notifications_ticketcounter_add"), form)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Client().get("/counter/new/").json()["text"] == "Last 2!"
+
+
+def test_buy_tickets_in_the_sandbox_admin_places_an_order_that_sends_order_confirmed(
+    admin_client: Client, settings: Any
+) -> None:
+    from sync.sandbox.demo import demo_id, sandbox_seed
+    from sync.sandbox.models import SandboxEntity, SandboxWebhook
+
+    sandbox_seed()
+    vip = SandboxEntity.objects.get(wix_id=demo_id("td:spring-gala:vip"))
+    url = reverse("admin:sandbox_sandboxticketdefinition_changelist")
+    response = admin_client.post(url, {"action": "buy_tickets", "_selected_action": [vip.pk]}, follow=True)
+    assert "Order Confirmed is on its way" in response.content.decode()
+    vip.refresh_from_db()
+    assert vip.data["salesDetails"]["unsoldCount"] == 4
+    assert SandboxWebhook.objects.get().event_type == "wix.events.ticketing.events.OrderConfirmed"
