@@ -71,6 +71,7 @@
   }
   function startPolling() {
     if (polling === null) { polling = window.setInterval(poll, pollSeconds * 1000); }
+    span.setAttribute("data-live", "polling");
   }
 
   poll();
@@ -81,7 +82,7 @@
     failures = 0;
     try { render(JSON.parse(e.data)); } catch (err) { /* a torn message: the next one comes */ }
   });
-  stream.onopen = function () { failures = 0; };
+  stream.onopen = function () { failures = 0; span.setAttribute("data-live", "stream"); };
   stream.onerror = function () {
     // A stream that ends on time reconnects by itself (retry:); one that keeps failing, or
     // that the browser gave up on (CORS, an error status), gives way to polling.
