@@ -231,7 +231,8 @@ def test_the_sse_view_answers_an_event_stream_with_cors_and_its_database_connect
     assert body.startswith("retry: 5000") and "event: counter" in body
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the roles (migration data) are back for the transactional tests after it.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_sse_view_closes_its_database_connection_before_streaming(
     site: WixSite, counter: TicketCounter, settings: Any
 ) -> None:
