@@ -19,6 +19,7 @@ from sync.models import (
     OutboundWork,
     ReconciliationRun,
     SyncLog,
+    TicketDefinitionRefresh,
     WebhookDelivery,
     WixSite,
 )
@@ -186,4 +187,5 @@ def filled(site: WixSite) -> WixSite:
         ticket_definition_wix_id=wix_payload("ticket_definition__fixed_price")["ticketDefinition"]["id"],
     )
     CounterPush.objects.create(counter=counter, payload={"slug": "filled"}, status="failed", last_error="x")
+    TicketDefinitionRefresh.objects.create(site=site, wix_id=counter.ticket_definition_wix_id, orders=3)
     return site

@@ -4,7 +4,12 @@ add, change and delete counters (and so use "Publish now")."""
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-VIEW = [("notifications", "view_ticketcounter"), ("notifications", "view_counterpush")]
+# The refreshes behind counters are sync's rows, seen here with the counters they feed.
+VIEW = [
+    ("notifications", "view_ticketcounter"),
+    ("notifications", "view_counterpush"),
+    ("sync", "view_ticketdefinitionrefresh"),
+]
 ADD = {
     "Sync viewers": VIEW,
     "Sync operators": [
@@ -37,9 +42,11 @@ def revoke(apps, schema_editor):
         group = Group.objects.filter(name=name).first()
         if group is not None:
             group.permissions.remove(
-                *Permission.objects.filter(
-                    codename__in=[code for _, code in codenames], content_type__app_label="notifications"
-                )
+                *[
+                    p
+                    for app, code in codenames
+                    for p in Permission.objects.filter(content_type__app_label=app, codename=code)
+                ]
             )
 
 
