@@ -373,3 +373,19 @@ def test_buy_tickets_in_the_sandbox_admin_places_an_order_that_sends_order_confi
     vip.refresh_from_db()
     assert vip.data["salesDetails"]["unsoldCount"] == 4
     assert SandboxWebhook.objects.get().event_type == "wix.events.ticketing.events.OrderConfirmed"
+
+
+# Transactional: outside a transaction the receiver's on_commit runs at once, as in a worker.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_cache_that_fails_never_fails_the_mirror_write(
+    site: WixSite, counter: TicketCounter, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from notifications.counters import services
+
+    def down(**kwargs: Any) -> int:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(services, "counters_publish_for", down)
+    result = ticket_definition_upsert_from_wix(site=site, data=_td(sales={"unsoldCount": 5}))
+    assert result.changed and TicketDefinition.objects.get().unsold_count == 5
+    assert "redis is down" in caplog.text  # logged for staff, not raised into the write

@@ -126,8 +126,10 @@ def counters_on_mirror_changed(
         )
     else:
         return
-    # Counter rows are read after the writer's transaction (the signal is sent after it).
-    transaction.on_commit(lambda: counters_publish_for(site=site, definition_ids=ids))
+    # Rendered once the writer's transaction has committed (never an uncommitted value in the
+    # shared cache). robust: a cache that is down is logged, not raised into the mirror write
+    # (already done); the entry expires after COUNTER_CACHE_SECONDS and is rendered afresh.
+    transaction.on_commit(lambda: counters_publish_for(site=site, definition_ids=ids), robust=True)
 
 
 def counter_demo_ensure(*, site: WixSite, ticket_definition_wix_id: str, origins: list[str]) -> TicketCounter:
