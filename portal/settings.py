@@ -192,6 +192,9 @@ COUNTER_MAX_AGE_SECONDS = env_int("COUNTER_MAX_AGE_SECONDS", 1)
 # A rendered counter is dropped from the cache after this long and rendered again on the next
 # request (a change the signal missed shows within this time at worst).
 COUNTER_CACHE_SECONDS = env_int("COUNTER_CACHE_SECONDS", 300)
+# Each web process reuses what it read from that cache for this long (a burst of requests and
+# many streams of one counter cost one cache read per process per this time).
+COUNTER_LOCAL_SECONDS = env_float("COUNTER_LOCAL_SECONDS", 0.2)
 # One Server-Sent Events stream lasts this long, then the browser reconnects (``retry:``); it
 # holds a web worker (or thread) meanwhile, never a database connection. 0: no SSE, the widget
 # polls the JSON every COUNTER_POLL_SECONDS.

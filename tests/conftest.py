@@ -45,11 +45,13 @@ def wix_payload(name: str) -> dict[str, Any]:
 def _clear_cache() -> None:
     """Each test starts with no cached values and no per-process memory of wake-ups or
     webhook keys (they would coalesce or serve across tests)."""
+    from notifications.counters.services import counters_local_forget
     from portal.jobs import wakes_forget
     from sync.services.webhooks import verifiers_forget
 
     cache.clear()
     caches["counters"].clear()
+    counters_local_forget()
     wakes_forget()
     verifiers_forget()
 

@@ -36,6 +36,32 @@ def _key(slug: str) -> str:
     return f"counter:{slug}"
 
 
+# Each web process keeps what it last read for COUNTER_LOCAL_SECONDS (0.2): a burst of
+# requests, or many open streams of one counter, costs one cache read per process per that
+# time rather than one each. A value rendered in this process is seen here at once.
+_local: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def _cache_read(slug: str) -> Any:
+    now = time.monotonic()
+    held = _local.get(slug)
+    if held is not None and held[0] > now:
+        return held[1]
+    entry = counter_cache().get(_key(slug))
+    _local[slug] = (now + settings.COUNTER_LOCAL_SECONDS, entry)
+    return entry
+
+
+def _cache_write(slug: str, entry: dict[str, Any], timeout: int) -> None:
+    counter_cache().set(_key(slug), entry, timeout=timeout)
+    _local[slug] = (time.monotonic() + settings.COUNTER_LOCAL_SECONDS, entry)
+
+
+def counters_local_forget() -> None:
+    """Drop this process's copies (tests)."""
+    _local.clear()
+
+
 def counter_definition(counter: TicketCounter) -> TicketDefinition | None:
     return (
         TicketDefinition.objects.select_related("event")
@@ -58,10 +84,9 @@ def counter_publish(
     document = counter_render(counter=counter, definition=definition)
     body = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:24] + '"'
-    cache = counter_cache()
-    previous = cache.get(_key(counter.slug))
+    previous = counter_cache().get(_key(counter.slug))
     entry = {"etag": etag, "body": body, "origins": counter.origins, "published_at": time.time()}
-    cache.set(_key(counter.slug), entry, timeout=settings.COUNTER_CACHE_SECONDS)
+    _cache_write(counter.slug, entry, settings.COUNTER_CACHE_SECONDS)
     changed = not isinstance(previous, dict) or previous.get("etag") != etag
     if announce and changed and counter.velo_url:
         from notifications.counters.velo import velo_push_enqueue
@@ -73,25 +98,25 @@ def counter_publish(
 def counter_forget(*, slug: str) -> None:
     """A counter renamed or deleted: its old slug stops serving at once."""
     counter_cache().delete(_key(slug))
+    _local.pop(slug, None)
 
 
 def counter_entry(*, slug: str) -> dict[str, Any] | None:
     """What the endpoint serves for ``slug`` (None: no such counter). Normally one cache read;
     after a miss, one database read that fills the cache."""
-    cache = counter_cache()
-    entry = cache.get(_key(slug))
+    entry = _cache_read(slug)
     if isinstance(entry, dict):
         return None if entry.get("missing") else entry
     counter = TicketCounter.objects.filter(slug=slug).first()
     if counter is None:
-        cache.set(_key(slug), {"missing": True}, timeout=MISSING_SECONDS)
+        _cache_write(slug, {"missing": True}, MISSING_SECONDS)
         return None
     return counter_publish(counter=counter, announce=False)
 
 
 def counter_entry_cached(*, slug: str) -> dict[str, Any] | None:
     """The cached entry only (an open SSE stream looks here; it never opens the database)."""
-    entry = counter_cache().get(_key(slug))
+    entry = _cache_read(slug)
     return entry if isinstance(entry, dict) and not entry.get("missing") else None
 
 
