@@ -70,15 +70,19 @@ def poll(port: int, watcher: Watcher) -> None:
 
 
 def stream(port: int, watcher: Watcher) -> None:
+    last_id = ""
     while not watcher.stopping:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=70)
-            conn.request("GET", f"/counter/{SLUG}/events")
+            conn.request("GET", f"/counter/{SLUG}/events", headers={"Last-Event-ID": last_id})
             response = conn.getresponse()
             while not watcher.stopping:
-                line = response.fp.readline()
+                line = response.readline()  # chunked framing decoded; b"" when the stream ends
                 if not line:
-                    break  # the stream's time is up: reconnect, as a browser does
+                    time.sleep(1.0)  # the stream's time is up: reconnect after retry:, as a browser
+                    break
+                if line.startswith(b"id: "):
+                    last_id = line[4:].strip().decode()
                 if line.startswith(b"data: "):
                     watcher.add(json.loads(line[6:])["unsold"])
         except (OSError, http.client.HTTPException):

@@ -228,7 +228,7 @@ def test_the_sse_view_answers_an_event_stream_with_cors_and_its_database_connect
         response["Content-Type"] == "text/event-stream" and response["Access-Control-Allow-Origin"] == ORIGIN
     )
     body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
-    assert body.startswith("retry: 5000") and "event: counter" in body
+    assert body.startswith("retry: 1000") and "event: counter" in body
 
 
 # serialized_rollback: the roles (migration data) are back for the transactional tests after it.

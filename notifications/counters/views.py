@@ -32,6 +32,10 @@ from django.views.decorators.http import require_http_methods
 from notifications.counters.services import counter_entry, counter_entry_cached
 
 HEARTBEAT_SECONDS = 15.0
+# The browser reconnects this long after a stream ends (every COUNTER_SSE_SECONDS, on
+# purpose): short, since a change in that gap waits for the reconnection. After errors the
+# widget gives up on streaming by itself (three failures in a row) and polls.
+RECONNECT_MS = 1000
 R = TypeVar("R", bound=HttpResponseBase)
 
 
@@ -81,7 +85,7 @@ def _event(entry: dict[str, Any]) -> str:
 def _stream(slug: str, entry: dict[str, Any], last_seen: str) -> Iterator[str]:
     """Send the value now (unless the client has it), then each new version, until the
     stream's time is up; comments keep proxies from closing an idle stream."""
-    yield f"retry: {settings.COUNTER_POLL_SECONDS * 1000}\n\n"
+    yield f"retry: {RECONNECT_MS}\n\n"
     current = entry["etag"].strip('"')
     if current != last_seen:
         yield _event(entry)
