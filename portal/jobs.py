@@ -96,7 +96,11 @@ def claim(
     now = now or timezone.now()
     rows = model._default_manager.filter(due(model, now=now), pk=pk)
     if also is not None:
-        rows = rows.filter(also)
+        # ``also`` goes in a subquery, never in this statement's own WHERE: a condition on a
+        # related row (a paused system) would make Django write ``WHERE id IN (SELECT ...)``,
+        # and PostgreSQL re-checks only the outer WHERE on the row version a concurrent claim
+        # left, so two workers both "took" it. The status test stays on the updated row itself.
+        rows = rows.filter(pk__in=model._default_manager.filter(also).values("pk"))
     changes = {"status": model.CLAIMED, "claimed_at": now, "attempts": F("attempts") + 1, **fields}
     try:
         if connection.in_atomic_block:

@@ -301,6 +301,16 @@ WIX_BACKOFF_BASE = env_float("WIX_BACKOFF_BASE", 0.5)
 WIX_BACKOFF_CAP = env_float("WIX_BACKOFF_CAP", 30.0)
 WIX_PAGE_SIZE = env_int("WIX_PAGE_SIZE", 100)
 
+# --- Subscriber sources (Mailchimp, REST) ------------------------------------------------
+# A 429, 5xx or network error while reading a source is retried in place this many times,
+# with full-jitter backoff from SOURCE_BACKOFF_BASE seconds up to SOURCE_BACKOFF_CAP (or
+# after the pause the peer asked for); then the campaign waits and tries again later.
+SOURCE_MAX_RETRIES = env_int("SOURCE_MAX_RETRIES", 4)
+SOURCE_BACKOFF_BASE = env_float("SOURCE_BACKOFF_BASE", 0.5)
+SOURCE_BACKOFF_CAP = env_float("SOURCE_BACKOFF_CAP", 10.0)
+# Mailchimp's API; {dc} is the server prefix (us6). Only changed to point at a test double.
+MAILCHIMP_API_URL = env_str("MAILCHIMP_API_URL", "https://{dc}.api.mailchimp.com/3.0")
+
 # --- Webhooks ----------------------------------------------------------------------------
 # Clock skew allowed when checking a webhook token's exp/iat.
 WEBHOOK_LEEWAY_SECONDS = env_int("WEBHOOK_LEEWAY_SECONDS", 60)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from notifications.models import CounterPush, TicketCounter
 from sync.clients.wix import WixAuth, WixClient
 from sync.models import (
     BackfillRun,
+    ExternalEndpoint,
     ExternalLink,
     ExternalSystem,
     LinkRepair,
@@ -136,6 +138,46 @@ def persona(request: pytest.FixtureRequest, db: None) -> tuple[str, User | None]
     return name, None if name == "anonymous" else request.getfixturevalue(fixture)
 
 
+def sandbox_mirrored() -> WixSite:
+    """The sandbox site's demo data mirrored (read in-process, no HTTP), as after the quick
+    start's backfill; the sandbox ticketing system with its default mappings exists too."""
+    from sync.sandbox.services import Kind, entity_query
+
+    site = sandbox_seed()
+    for data in entity_query(kind=Kind.EVENT, body={"query": {}})["events"]:
+        event_upsert_from_wix(site=site, data=data)
+    for data in entity_query(kind=Kind.POLICY, body={"query": {}})["policies"]:
+        policy_upsert_from_wix(site=site, data=data)
+    for data in entity_query(kind=Kind.TICKET_DEFINITION, body={"query": {}, "fields": ["SALES_DETAILS"]})[
+        "ticketDefinitions"
+    ]:
+        ticket_definition_upsert_from_wix(site=site, data=data)
+    return site
+
+
+def rest_target(
+    *,
+    name: str = "T",
+    base_url: str = "https://t.test",
+    path: str = "p",
+    mappings: Iterable[tuple[str, str]] = (("name", "title"),),
+    **fields: Any,
+) -> ExternalSystem:
+    """A generic REST system that takes policies: POST ``path``, PUT and DELETE
+    ``path/{external_id}``, with text mappings (Wix field, target field)."""
+    system = ExternalSystem.objects.create(name=name, base_url=base_url, **{"auth_type": "none", **fields})
+    ExternalEndpoint.objects.create(
+        system=system,
+        entity_type="policy",
+        create_path=path,
+        update_path=f"{path}/{{external_id}}",
+        delete_path=f"{path}/{{external_id}}",
+    )
+    for source, target in mappings:
+        system.mappings.create(entity_type="policy", source_path=source, target_field=target)
+    return system
+
+
 def client_for(user: User | None) -> Client:
     client = Client()
     if user is not None:
@@ -191,3 +233,27 @@ def filled(site: WixSite) -> WixSite:
     CounterPush.objects.create(counter=counter, payload={"slug": "filled"}, status="failed", last_error="x")
     TicketDefinitionRefresh.objects.create(site=site, wix_id=counter.ticket_definition_wix_id, orders=3)
     return site
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Transactional tests that restore the migrated data (``serialized_rollback``: the browser
+    tests, which need the roles the data migrations create) run before the other transactional
+    tests. A plain transactional test's flush re-creates content types and permissions under new
+    ids (post_migrate), and restoring the serialized rows after that collides with them; run
+    first, the restore only meets the rows it was taken from. pytest-django has already put the
+    transactional tests last; this stable sort keeps its order otherwise."""
+
+    def restores_first(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("django_db")
+        return 0 if marker is not None and marker.kwargs.get("serialized_rollback") else 1
+
+    def transactional(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("transaction"):
+            return True
+        return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+    first = next((i for i, item in enumerate(items) if transactional(item)), None)
+    if first is not None:
+        items[first:] = sorted(items[first:], key=restores_first)

@@ -12,7 +12,6 @@ from django.urls import reverse
 
 from sync.models import (
     EntityType,
-    ExternalEndpoint,
     ExternalSystem,
     OutboundWork,
     TargetAlert,
@@ -21,7 +20,7 @@ from sync.models import (
 from sync.services.alerts import alerts_drain
 from sync.services.mirrors import policy_upsert_from_wix
 from sync.services.push import push_drain, push_enqueue, system_resume, work_execute
-from tests.conftest import wix_payload
+from tests.conftest import rest_target, wix_payload
 
 pytestmark = pytest.mark.django_db
 TARGET = "https://tickets.test"
@@ -32,16 +31,7 @@ POLICY = wix_payload("policy__get")["policy"]
 def system(settings: object) -> ExternalSystem:
     settings.TARGET_PAUSE_AFTER_FAILURES = 3  # type: ignore[attr-defined]
     settings.ALERT_EMAILS = ["ops@example.com"]  # type: ignore[attr-defined]
-    system = ExternalSystem.objects.create(name="Tickets", base_url=TARGET, auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type=EntityType.POLICY,
-        create_path="policies",
-        update_path="policies/{external_id}",
-        delete_path="policies/{external_id}",
-    )
-    system.mappings.create(entity_type=EntityType.POLICY, source_path="name", target_field="name")
-    return system
+    return rest_target(name="Tickets", base_url=TARGET, path="policies", mappings=[("name", "name")])
 
 
 def _policies(site: WixSite, count: int) -> list[str]:

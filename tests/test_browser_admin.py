@@ -8,10 +8,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from sync.models import ExternalSystem, FieldMapping, TicketDefinition
-from sync.sandbox.demo import demo_id, sandbox_seed
-from sync.sandbox.services import Kind, entity_query
-from sync.services.mirrors import event_upsert_from_wix, ticket_definition_upsert_from_wix
+from sync.sandbox.demo import demo_id
 from tests.browser import browser, login  # noqa: F401 - fixture
+from tests.conftest import sandbox_mirrored
 
 # Serialized rollback: the roles migration's groups survive the flush between tests.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -19,13 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 
 @pytest.fixture
 def staff_session(live_server: object, browser: object) -> object:  # noqa: F811
-    site = sandbox_seed()
-    for data in entity_query(kind=Kind.EVENT, body={"query": {}})["events"]:
-        event_upsert_from_wix(site=site, data=data)
-    for data in entity_query(kind=Kind.TICKET_DEFINITION, body={"query": {}, "fields": ["SALES_DETAILS"]})[
-        "ticketDefinitions"
-    ]:
-        ticket_definition_upsert_from_wix(site=site, data=data)
+    sandbox_mirrored()
     # An operator, as staff who edit mappings day to day are (not a superuser).
     operator = User.objects.create_user("staff", "staff@example.com", "a-long-password-1", is_staff=True)
     operator.groups.add(Group.objects.get(name="Sync operators"))

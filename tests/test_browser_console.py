@@ -22,15 +22,10 @@ from sync.models import (
     WebhookDelivery,
     WixSite,
 )
-from sync.sandbox.services import Kind, entity_query
-from sync.services.mirrors import (
-    event_upsert_from_wix,
-    policy_upsert_from_wix,
-    ticket_definition_upsert_from_wix,
-)
 from sync.services.push import push_drain
 from sync.services.webhook_handlers import webhook_drain
 from tests.browser import browser, login, screenshot, sideways_scrolling  # noqa: F401 - fixture
+from tests.conftest import sandbox_mirrored
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -40,21 +35,11 @@ PASSWORD = "a-long-password-1"
 @pytest.fixture
 def demo(live_server: object, monkeypatch: pytest.MonkeyPatch, settings: object) -> WixSite:
     """The quick start's data: the sandbox site mirrored and pushed to the sandbox ticketing."""
-    from sync.sandbox.demo import sandbox_seed
-
     monkeypatch.setenv("EXTERNAL_SANDBOX_TOKEN", settings.EXTERNAL_SANDBOX_TOKEN)  # type: ignore[attr-defined]
-    site = sandbox_seed()
+    site = sandbox_mirrored()
     ExternalSystem.objects.filter(name="Sandbox ticketing").update(
         base_url=f"{live_server.url}/sandbox/ticketing"  # type: ignore[attr-defined]
     )
-    for data in entity_query(kind=Kind.EVENT, body={"query": {}})["events"]:
-        event_upsert_from_wix(site=site, data=data)
-    for data in entity_query(kind=Kind.POLICY, body={"query": {}})["policies"]:
-        policy_upsert_from_wix(site=site, data=data)
-    for data in entity_query(kind=Kind.TICKET_DEFINITION, body={"query": {}, "fields": ["SALES_DETAILS"]})[
-        "ticketDefinitions"
-    ]:
-        ticket_definition_upsert_from_wix(site=site, data=data)
     return site
 
 

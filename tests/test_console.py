@@ -17,7 +17,6 @@ from sync.models import (
     BackfillRun,
     BackfillStep,
     Event,
-    ExternalEndpoint,
     ExternalSystem,
     OutboundWork,
     Policy,
@@ -27,7 +26,7 @@ from sync.models import (
 )
 from sync.selectors.console import backfills_running, percentile, site_figures, system_figures
 from sync.services.mirrors import event_upsert_from_wix, policy_upsert_from_wix
-from tests.conftest import client_for, wix_payload
+from tests.conftest import client_for, rest_target, wix_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -283,17 +282,8 @@ def test_names_cost_one_query_per_entity_type_whatever_the_page_size(
         admin_client.get(url)
 
 
-def test_the_dry_run_page_names_entities(
-    admin_client: Client, site: WixSite, mirrored: Policy, system: ExternalSystem
-) -> None:
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type="policy",
-        create_path="p",
-        update_path="p/{external_id}",
-        delete_path="p/{external_id}",
-    )
-    system.mappings.create(entity_type="policy", source_path="name", target_field="title")
+def test_the_dry_run_page_names_entities(admin_client: Client, site: WixSite, mirrored: Policy) -> None:
+    rest_target(name="Box office")
     response = admin_client.post(
         reverse("admin:sync_policy_changelist"),
         {"action": "dry_run_resync", "_selected_action": [mirrored.pk]},

@@ -17,14 +17,12 @@ from sync.models import (
     SyncLog,
     TicketDefinition,
 )
-from sync.sandbox.demo import demo_id, sandbox_seed
-from sync.sandbox.services import Kind, entity_query
+from sync.sandbox.demo import demo_id
 from sync.services.mirrors import (
-    event_upsert_from_wix,
-    policy_upsert_from_wix,
     ticket_definition_upsert_from_wix,
 )
 from tests.admin_forms import add_inline_row, change_form_data
+from tests.conftest import sandbox_mirrored
 
 pytestmark = pytest.mark.django_db
 
@@ -32,15 +30,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def mirrored() -> ExternalSystem:
     """The sandbox site mirrored (without HTTP) and the sandbox ticketing system with its default mapping."""
-    site = sandbox_seed()
-    for data in entity_query(kind=Kind.EVENT, body={"query": {}})["events"]:
-        event_upsert_from_wix(site=site, data=data)
-    for data in entity_query(kind=Kind.POLICY, body={"query": {}})["policies"]:
-        policy_upsert_from_wix(site=site, data=data)
-    for data in entity_query(kind=Kind.TICKET_DEFINITION, body={"query": {}, "fields": ["SALES_DETAILS"]})[
-        "ticketDefinitions"
-    ]:
-        ticket_definition_upsert_from_wix(site=site, data=data)
+    sandbox_mirrored()
     return ExternalSystem.objects.get(name="Sandbox ticketing")
 
 

@@ -13,10 +13,10 @@ import pytest
 import responses
 from django.db import connections
 
-from sync.models import EntityType, ExternalEndpoint, ExternalLink, ExternalSystem, OutboundWork, SyncLog
+from sync.models import EntityType, ExternalLink, ExternalSystem, OutboundWork, SyncLog
 from sync.services.mirrors import policy_upsert_from_wix
 from sync.services.push import push_enqueue, work_execute
-from tests.conftest import wix_payload
+from tests.conftest import rest_target, wix_payload
 
 POLICY = wix_payload("policy__get")["policy"]
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,15 +43,7 @@ def _run_together(count: int, target: callable) -> list[str]:
 
 @responses.activate
 def test_concurrent_workers_create_exactly_one_external_record(site: object) -> None:
-    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type=EntityType.POLICY,
-        create_path="p",
-        update_path="p/{external_id}",
-        delete_path="p/{external_id}",
-    )
-    system.mappings.create(entity_type=EntityType.POLICY, source_path="name", target_field="title")
+    rest_target()
     created = []
 
     def slow_create(request: object) -> tuple[int, dict, str]:

@@ -5,14 +5,14 @@ import copy
 import pytest
 import responses
 
-from sync.models import ExternalEndpoint, ExternalSystem, OutboundWork, Policy, TicketDefinition, WixSite
+from sync.models import OutboundWork, Policy, TicketDefinition, WixSite
 from sync.services.mirrors import (
     event_upsert_from_wix,
     policy_upsert_from_wix,
     ticket_definition_upsert_from_wix,
 )
 from sync.services.reconcile import reconcile_site
-from tests.conftest import WIX, wix_payload
+from tests.conftest import WIX, rest_target, wix_payload
 
 pytestmark = pytest.mark.django_db
 EVENT = wix_payload("event__query")["events"][0]
@@ -22,14 +22,7 @@ TD = wix_payload("ticket_definition__fixed_price")["ticketDefinition"]
 
 @responses.activate
 def test_reconciliation_heals_missed_updates_creates_and_deletions_and_pushes_them(site: WixSite) -> None:
-    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type="policy",
-        create_path="p",
-        update_path="p/{external_id}",
-        delete_path="p/{external_id}",
-    )
+    rest_target(mappings=())
     event_upsert_from_wix(site=site, data=EVENT)
     policy_upsert_from_wix(site=site, data=POLICY)  # Wix has a newer revision: a missed update
     gone = {**copy.deepcopy(TD), "id": "td-deleted-on-wix"}

@@ -24,6 +24,8 @@ OPERATOR_ACTIONS = {
     "sync.externalsystem": {"test_connection", "resume"},
     "sync.externallink": {"resync_selected", "dry_run_resync"},
     "sync.outboundwork": {"retry_now", "retry_dead_since"},
+    "notifications.mailchimpsource": {"test_connection"},
+    "notifications.restsource": {"test_connection"},
     # Operators set counters up (and take them down): the page's own delete, and publish again.
     "notifications.ticketcounter": {"publish_now", "delete_selected"},
 }

@@ -24,7 +24,7 @@ from sync.models import (
 from sync.services.ticket_refresh import ticket_refresh_drain
 from sync.services.webhook_handlers import webhook_process, webhook_replay
 from sync.services.webhook_limits import webhook_rejections_flush
-from tests.conftest import WIX, wix_payload
+from tests.conftest import WIX, rest_target, wix_payload
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/wix/"
@@ -298,18 +298,9 @@ def test_a_replayed_delivery_whose_data_names_nothing_to_mirror_is_ignored_not_a
 def test_shuffled_and_duplicated_deliveries_end_at_the_newest_revision_pushed_once_each(
     client: Client, hook_site: WixSite
 ) -> None:
-    from sync.models import ExternalEndpoint, ExternalSystem
     from sync.services.push import push_drain
 
-    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type="policy",
-        create_path="p",
-        update_path="p/{external_id}",
-        delete_path="p/{external_id}",
-    )
-    system.mappings.create(entity_type="policy", source_path="name", target_field="title")
+    system = rest_target()
     system.mappings.create(
         entity_type="policy", source_path="revision", target_field="rev", transform="integer"
     )

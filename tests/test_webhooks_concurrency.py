@@ -11,9 +11,10 @@ import responses
 from django.db import connections
 from django.test import Client
 
-from sync.models import ExternalEndpoint, ExternalSystem, OutboundWork, Policy, WebhookDelivery, WixSite
+from sync.models import OutboundWork, Policy, WebhookDelivery, WixSite
 from sync.services.push import push_drain
 from sync.services.webhook_handlers import webhook_drain, webhook_process
+from tests.conftest import rest_target
 from tests.test_webhooks import POLICY, PUBLIC, envelope, sign
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,14 +44,7 @@ def _in_threads(count: int, work: list, target: object) -> list:
 def test_concurrent_shuffled_duplicated_deliveries_end_at_the_newest_revision(site: WixSite) -> None:
     site.webhook_public_keys = PUBLIC
     site.save()
-    system = ExternalSystem.objects.create(name="T", base_url="https://t.test", auth_type="none")
-    ExternalEndpoint.objects.create(
-        system=system,
-        entity_type="policy",
-        create_path="p",
-        update_path="p/{external_id}",
-        delete_path="p/{external_id}",
-    )
+    system = rest_target(mappings=())
     system.mappings.create(
         entity_type="policy", source_path="revision", target_field="rev", transform="integer"
     )

@@ -13,6 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        ('notifications', '0101_sources_roles'),
         ('sync', '0200_ticket_definition_refresh'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
