@@ -9,6 +9,8 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        from notifications.counters import velo
+        from notifications.counters.services import counters_on_mirror_changed
         from notifications.services import campaigns, consent, sending
         from notifications.services import health as notifications_health
         from notifications.sources.base import source_builder_register
@@ -21,7 +23,7 @@ class NotificationsConfig(AppConfig):
         from sync.services.mirrors import mirror_changed
         from sync.services.webhook_handlers import route_register
 
-        from notifications.models import Notification, SaleStartCampaign  # isort: skip
+        from notifications.models import CounterPush, Notification, SaleStartCampaign  # isort: skip
 
         source_builder_register(local_sources)
         source_builder_register(mailchimp_sources_for_site)
@@ -49,3 +51,6 @@ class NotificationsConfig(AppConfig):
         )
         health.register(notifications_health.overdue_campaigns)
         health.register(notifications_health.uncertain_notifications)
+        # Counters learn of sales through the mirror's signal (sync never imports us).
+        mirror_changed.connect(counters_on_mirror_changed, dispatch_uid="notifications.counters")
+        register(JobKind(CounterPush, velo.DRAIN_TASK))

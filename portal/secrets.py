@@ -3,10 +3,11 @@
 A row (a Wix site, an external system) stores only the *name* of the variable that holds
 its secret, so the admin never shows one and a database dump never leaks one. Each kind of
 row may only name variables of its own prefix (sites ``WIX_``, ticketing systems
-``EXTERNAL_``, marketing sources ``MARKETING_``): otherwise staff who may edit a ticketing
-system could name ``WIX_API_KEY`` and have the portal send the Wix key to a URL of their
-choosing. The prefix is checked when the row is saved and again when the secret is read,
-so a row saved before the rule cannot use another kind's secret either.
+``EXTERNAL_``, marketing sources ``MARKETING_``, ticket counters' Velo pushes ``COUNTER_``):
+otherwise staff who may edit a ticketing system could name ``WIX_API_KEY`` and have the
+portal send the Wix key to a URL of their choosing. The prefix is checked when the row is
+saved and again when the secret is read, so a row saved before the rule cannot use another
+kind's secret either.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.utils.deconstruct import deconstructible
 
 from portal.env import env_str
 
-SECRET_PREFIXES = ("WIX_", "EXTERNAL_", "MARKETING_")
+SECRET_PREFIXES = ("WIX_", "EXTERNAL_", "MARKETING_", "COUNTER_")
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]+$")
 # The sandbox's own secrets default to values in settings (development and tests only).
 _SANDBOX_DEFAULTS = ("WIX_SANDBOX_API_KEY", "EXTERNAL_SANDBOX_TOKEN")
@@ -62,7 +63,7 @@ class SecretName:
 def secret_name_validate(name: str) -> None:
     """Any of the prefixes. Kept because early migrations name it; fields use :class:`SecretName`."""
     if name and not any(name.startswith(p) for p in SECRET_PREFIXES):
-        raise ValidationError("Use a variable that starts with WIX_, EXTERNAL_ or MARKETING_.")
+        raise ValidationError("Use a variable that starts with WIX_, EXTERNAL_, MARKETING_ or COUNTER_.")
 
 
 def secret_read(name: str, *, prefix: str) -> str:

@@ -173,6 +173,38 @@ CACHES = (
     if REDIS_URL
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
+# Ticket counters are rendered once per change into this cache and served from it (no database
+# per request). It must be shared by the web processes and the worker that sees the change:
+# Redis when there is one, else files under PORTAL_DATA_DIR (one machine, as the quick start).
+CACHES["counters"] = (
+    {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "counters",
+    }
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "counter-cache"),
+    }
+)
+
+# --- Ticket counters ---------------------------------------------------------------------
+# Browsers and proxies may reuse a counter's JSON this long (then revalidate with its ETag).
+COUNTER_MAX_AGE_SECONDS = env_int("COUNTER_MAX_AGE_SECONDS", 1)
+# A rendered counter is dropped from the cache after this long and rendered again on the next
+# request (a change the signal missed shows within this time at worst).
+COUNTER_CACHE_SECONDS = env_int("COUNTER_CACHE_SECONDS", 300)
+# Each web process reuses what it read from that cache for this long (a burst of requests and
+# many streams of one counter cost one cache read per process per this time).
+COUNTER_LOCAL_SECONDS = env_float("COUNTER_LOCAL_SECONDS", 0.2)
+# One Server-Sent Events stream lasts this long, then the browser reconnects (``retry:``); it
+# holds a web worker (or thread) meanwhile, never a database connection. 0: no SSE, the widget
+# polls the JSON every COUNTER_POLL_SECONDS.
+COUNTER_SSE_SECONDS = env_int("COUNTER_SSE_SECONDS", 55)
+# How often an open stream looks at the cache for a new version (one small cache read).
+COUNTER_SSE_POLL_SECONDS = env_float("COUNTER_SSE_POLL_SECONDS", 0.25)
+COUNTER_POLL_SECONDS = env_int("COUNTER_POLL_SECONDS", 5)
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -327,6 +359,9 @@ WEBHOOK_LEEWAY_SECONDS = env_int("WEBHOOK_LEEWAY_SECONDS", 60)
 # without its body being read, until the window ends. Counted in the cache, never the database.
 WEBHOOK_REJECT_LIMIT = env_int("WEBHOOK_REJECT_LIMIT", 30)
 WEBHOOK_REJECT_WINDOW_SECONDS = env_int("WEBHOOK_REJECT_WINDOW_SECONDS", 300)
+# Order Confirmed refreshes its ticket definitions (one Get) this many seconds after the first
+# order of a burst; the orders confirmed meanwhile join that one Get (ticket counters).
+TICKET_REFRESH_WINDOW_SECONDS = env_float("TICKET_REFRESH_WINDOW_SECONDS", 0.5)
 
 # --- Queue tasks staff may schedule or re-queue (functions named *_task in these modules) ----
 PORTAL_TASK_MODULES = ["sync.tasks", "sync.sandbox.tasks", "notifications.tasks"]

@@ -33,6 +33,8 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("webhooks/wix/", WixWebhookView.as_view(), name="wix-webhook"),
     path("notifications/", include("notifications.urls")),
+    # Public, read-only: the live ticket counters (JSON, SSE, the widget).
+    path("", include("notifications.counters.urls")),
 ]
 
 if settings.PORTAL_SANDBOX:

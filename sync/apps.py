@@ -15,9 +15,10 @@ class SyncConfig(AppConfig):
             OutboundWork,
             ReconciliationRun,
             TargetAlert,
+            TicketDefinitionRefresh,
             WebhookDelivery,
         )
-        from sync.services import alerts, backfill, push, reconcile, webhooks
+        from sync.services import alerts, backfill, push, reconcile, ticket_refresh, webhooks
         from sync.services import health as sync_health
 
         workers = settings.Q_CLUSTER.get("workers", 1)
@@ -27,4 +28,5 @@ class SyncConfig(AppConfig):
         register(JobKind(BackfillStep, backfill.DRAIN_TASK, release=lambda: 0, drains=workers))
         register(JobKind(ReconciliationRun, reconcile.DRAIN_TASK))
         register(JobKind(TargetAlert, alerts.DRAIN_TASK))
+        register(JobKind(TicketDefinitionRefresh, ticket_refresh.DRAIN_TASK, drains=workers))
         health.register(sync_health.sync_problems)

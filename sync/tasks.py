@@ -12,6 +12,7 @@ from sync.services.backfill import backfill_drain
 from sync.services.push import push_drain
 from sync.services.reconcile import reconcile_all, reconcile_drain
 from sync.services.retention import retention_prune
+from sync.services.ticket_refresh import ticket_refresh_drain
 from sync.services.webhook_handlers import webhook_drain
 from sync.services.webhook_limits import webhook_rejections_flush
 
@@ -22,6 +23,10 @@ def push_drain_task(woken_at: float | None = None) -> str:
 
 def webhook_drain_task(woken_at: float | None = None) -> str:
     return f"processed {webhook_drain(woken_at=woken_at)}"
+
+
+def ticket_refresh_drain_task(woken_at: float | None = None) -> str:
+    return f"refreshed {ticket_refresh_drain(woken_at=woken_at)}"
 
 
 def backfill_drain_task(woken_at: float | None = None) -> str:

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
+from notifications.models import CounterPush, TicketCounter
 from sync.clients.wix import WixAuth, WixClient
 from sync.models import (
     BackfillRun,
@@ -20,6 +21,7 @@ from sync.models import (
     OutboundWork,
     ReconciliationRun,
     SyncLog,
+    TicketDefinitionRefresh,
     WebhookDelivery,
     WixSite,
 )
@@ -45,10 +47,13 @@ def wix_payload(name: str) -> dict[str, Any]:
 def _clear_cache() -> None:
     """Each test starts with no cached values and no per-process memory of wake-ups or
     webhook keys (they would coalesce or serve across tests)."""
+    from notifications.counters.services import counters_local_forget
     from portal.jobs import wakes_forget
     from sync.services.webhooks import verifiers_forget
 
     cache.clear()
+    caches["counters"].clear()
+    counters_local_forget()
     wakes_forget()
     verifiers_forget()
 
@@ -220,6 +225,13 @@ def filled(site: WixSite) -> WixSite:
     )
     ReconciliationRun.objects.create(site=site, healed=[{"wix_id": "p", "healed": "missed deletion"}])
     SandboxTicketingRecord.objects.create(collection="policies", record_id="e", data={"title": "x"})
+    counter = TicketCounter.objects.create(
+        site=site,
+        slug="filled",
+        ticket_definition_wix_id=wix_payload("ticket_definition__fixed_price")["ticketDefinition"]["id"],
+    )
+    CounterPush.objects.create(counter=counter, payload={"slug": "filled"}, status="failed", last_error="x")
+    TicketDefinitionRefresh.objects.create(site=site, wix_id=counter.ticket_definition_wix_id, orders=3)
     return site
 
 

@@ -107,6 +107,13 @@ def test_quickstart_prepares_the_sandbox_without_serving(settings: object) -> No
     assert site.backfill_runs.get().trigger == "quickstart"
     call_command("quickstart", "--no-serve", stdout=StringIO())
     assert site.backfill_runs.count() == 1
+    # The live ticket counter "demo" on the fixed-price VIP tickets, with its page.
+    from notifications.models import TicketCounter
+    from sync.sandbox.demo import demo_id
+
+    demo = TicketCounter.objects.get()
+    assert (demo.slug, demo.ticket_definition_wix_id) == ("demo", demo_id("td:spring-gala:vip"))
+    assert "/counter/demo/page" in out.getvalue()
 
 
 def test_quickstart_outside_debug_needs_a_password(settings: object, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,6 +30,8 @@ OPERATOR_ACTIONS = {
     "notifications.emailsuppression": {"delete_selected"},
     "notifications.mailchimpsource": {"test_connection"},
     "notifications.restsource": {"test_connection"},
+    # Operators set counters up (and take them down): the page's own delete, and publish again.
+    "notifications.ticketcounter": {"publish_now", "delete_selected"},
 }
 # Both roles revoke their own API tokens (and see no one else's).
 OWN_TOKENS = {"portal.apitoken": {"delete_selected"}}

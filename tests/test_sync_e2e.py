@@ -11,12 +11,14 @@ from sync.models import (
     OutboundWork,
     SyncLog,
     TicketDefinition,
+    TicketDefinitionRefresh,
     WixSite,
 )
 from sync.sandbox.demo import demo_id, sandbox_seed
 from sync.sandbox.models import SandboxFault, SandboxTicketingRecord
 from sync.services.backfill import backfill_execute, backfill_start
 from sync.services.push import push_drain
+from sync.services.ticket_refresh import ticket_refresh_drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,7 +166,10 @@ def test_an_order_confirmed_sent_by_the_sandbox_lowers_the_mirrored_unsold_count
     assert _send_all_hooks() == ["wix.events.ticketing.events.OrderConfirmed"]
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "received"  # routed, not "ignored: unknown type"
-    assert webhook_process(delivery_id=delivery.pk) == "updated"
+    assert webhook_process(delivery_id=delivery.pk) == "refresh queued (1)"
+    TicketDefinitionRefresh.objects.update(not_before=None)  # its coalescing window has passed
+    assert ticket_refresh_drain(budget_seconds=5) == 1
+    assert TicketDefinitionRefresh.objects.get().outcome == "updated"
     assert TicketDefinition.objects.get(wix_id=vip).unsold_count == 3
 
 

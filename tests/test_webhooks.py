@@ -13,7 +13,15 @@ from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.models import OutboundWork, Policy, TicketDefinition, WebhookDelivery, WixSite
+from sync.models import (
+    OutboundWork,
+    Policy,
+    TicketDefinition,
+    TicketDefinitionRefresh,
+    WebhookDelivery,
+    WixSite,
+)
+from sync.services.ticket_refresh import ticket_refresh_drain
 from sync.services.webhook_handlers import webhook_process, webhook_replay
 from sync.services.webhook_limits import webhook_rejections_flush
 from tests.conftest import WIX, rest_target, wix_payload
@@ -233,7 +241,10 @@ def test_order_confirmed_refreshes_each_ticket_definition_once(
     assert post(client, body) == 200 and post(client, body) == 200
     delivery = WebhookDelivery.objects.get()
     assert delivery.entity_id == order["orderNumber"]
-    webhook_process(delivery_id=delivery.pk)
+    assert webhook_process(delivery_id=delivery.pk) == "refresh queued (1)"
+    assert get.call_count == 0  # the Get is a coalesced refresh, due a short window later
+    TicketDefinitionRefresh.objects.update(not_before=None)  # the window has passed
+    assert ticket_refresh_drain(budget_seconds=5) == 1
     assert get.call_count == 1
     assert TicketDefinition.objects.get().unsold_count == 3
 

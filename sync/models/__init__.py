@@ -12,6 +12,7 @@ from sync.models.external import (
     SyncLog,
 )
 from sync.models.mirrors import Event, MirrorChange, MirrorModel, Policy, TicketDefinition
+from sync.models.refresh import TicketDefinitionRefresh
 from sync.models.sites import WixSite
 from sync.models.webhooks import WebhookDelivery
 
@@ -34,6 +35,7 @@ __all__ = [
     "SyncLog",
     "TargetAlert",
     "TicketDefinition",
+    "TicketDefinitionRefresh",
     "WebhookDelivery",
     "WixSite",
 ]

@@ -22,7 +22,7 @@ from sync.sandbox.models import (
     SandboxTicketingRecord,
     SandboxWebhook,
 )
-from sync.sandbox.services import SandboxError, entity_create, entity_delete, entity_update
+from sync.sandbox.services import SandboxError, entity_create, entity_delete, entity_update, order_place
 
 
 class EntityForm(forms.ModelForm):
@@ -79,6 +79,26 @@ class SandboxEntityAdmin(admin.ModelAdmin):
         return actions
 
 
+class SandboxTicketDefinitionAdmin(SandboxEntityAdmin):
+    kind = "ticket_definition"
+    actions = ["delete_like_wix", "buy_tickets"]
+
+    @admin.action(description="Buy tickets (one of each, sends Order Confirmed)", permissions=["change"])
+    def buy_tickets(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """A buyer on the Wix site: the sale lowers the unsold count and Wix sends Order Confirmed."""
+        sold = []
+        for obj in queryset:
+            try:
+                order = order_place(event_id=obj.event_wix_id, quantities={obj.wix_id: 1})
+            except SandboxError as exc:
+                self.message_user(request, f"{obj}: Wix refused the order: {exc.message}", messages.ERROR)
+            else:
+                sold.append(order["orderNumber"])
+        if sold:
+            text = f"Placed order(s) {', '.join(sold)}; Order Confirmed is on its way."
+            self.message_user(request, text, messages.SUCCESS)
+
+
 class SandboxWebhookAdmin(admin.ModelAdmin):
     list_display = ["event_type", "entity_id", "status", "response_status", "created_at"]
     list_filter = ["status", "event_type"]
@@ -114,12 +134,9 @@ class SandboxEmailSubscriptionAdmin(admin.ModelAdmin):
 
 if settings.PORTAL_SANDBOX:
     admin.site.register(SandboxEmailSubscription, SandboxEmailSubscriptionAdmin)
-    for proxy, kind in [
-        (SandboxEvent, "event"),
-        (SandboxPolicy, "policy"),
-        (SandboxTicketDefinition, "ticket_definition"),
-    ]:
+    for proxy, kind in [(SandboxEvent, "event"), (SandboxPolicy, "policy")]:
         admin.site.register(proxy, type(f"{proxy.__name__}Admin", (SandboxEntityAdmin,), {"kind": kind}))
+    admin.site.register(SandboxTicketDefinition, SandboxTicketDefinitionAdmin)
     admin.site.register(SandboxWebhook, SandboxWebhookAdmin)
     admin.site.register(
         SandboxTicketingRecord,

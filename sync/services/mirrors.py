@@ -246,9 +246,21 @@ def _history(mirror: MirrorModel, outcome: str, changed: list[str]) -> None:
     )
 
 
-def _is_older(incoming_rev: int | None, incoming_updated: dt.datetime | None, mirror: MirrorModel) -> bool:
+def _is_older(
+    incoming_rev: int | None,
+    incoming_updated: dt.datetime | None,
+    mirror: MirrorModel,
+    incoming_sold: int | None = None,
+) -> bool:
+    """``incoming_sold``: a ticket definition's ``salesDetails.soldCount``. Sales move without
+    a revision bump, so at one revision the sold count orders two answers: a lower one is an
+    older Get that finished late (a counter must never go back up). The cost: a refund that
+    lowers the count at the same revision waits for the next revision bump or resync."""
     if incoming_rev is not None and mirror.revision is not None:
-        return incoming_rev < mirror.revision
+        if incoming_rev != mirror.revision:
+            return incoming_rev < mirror.revision
+        current_sold = getattr(mirror, "sold_count", None)
+        return incoming_sold is not None and current_sold is not None and incoming_sold < current_sold
     if incoming_updated is not None and mirror.wix_updated_date is not None:
         return incoming_updated < mirror.wix_updated_date
     return False
@@ -326,7 +338,7 @@ def _mirror_upsert_once(
         if mirror is not None:
             if mirror.is_deleted:
                 return UpsertResult(UpsertOutcome.TOMBSTONED, mirror)
-            if _is_older(revision, fields["wix_updated_date"], mirror):
+            if _is_older(revision, fields["wix_updated_date"], mirror, columns.get("sold_count")):
                 return UpsertResult(UpsertOutcome.STALE, mirror)
             if mirror.raw == data:
                 return UpsertResult(UpsertOutcome.UNCHANGED, mirror)

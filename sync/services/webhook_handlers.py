@@ -27,6 +27,7 @@ from sync.services.entities import ENTITY_KINDS, EntityKind
 from sync.services.mirrors import MirrorDataError, UpsertOutcome, UpsertResult
 from sync.services.push import push_enqueue
 from sync.services.sites import site_wix_client
+from sync.services.ticket_refresh import ticket_refresh_request
 from sync.services.webhooks import (
     DRAIN_TASK,
     WebhookMalformed,
@@ -110,7 +111,11 @@ def _refresh(site: WixSite, ticket_definition_ids: list[str]) -> str:
 
 
 def _order_confirmed(site: WixSite, data: dict[str, Any]) -> str:
-    return _refresh(site, order_ticket_definition_ids(data))
+    """Not a Get per order: the order joins its definitions' coalesced refresh (a burst of
+    orders for one definition makes one Get per window, see ``ticket_refresh``)."""
+    ids = order_ticket_definition_ids(data)
+    ticket_refresh_request(site=site, wix_ids=ids)
+    return f"refresh queued ({len(ids)})" if ids else "nothing"
 
 
 HANDLERS: dict[str, Callable[[WixSite, dict[str, Any]], str]] = {

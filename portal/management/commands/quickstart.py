@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sync.models import BackfillRun
+from sync.models import BackfillRun, WixSite
 from sync.services.backfill import backfill_start
 
 
@@ -38,6 +38,7 @@ class Command(BaseCommand):
             from notifications.services.demo import demo_subscribers_seed
 
             demo_subscribers_seed(site=site)
+            self._counter_demo(site)
             self._pretix_connect()
             if not site.backfill_runs.exists():
                 run, _ = backfill_start(site=site, trigger=BackfillRun.Trigger.QUICKSTART)
@@ -83,6 +84,19 @@ class Command(BaseCommand):
                 f"(SMTP {self._sink.host}:{self._sink.port}, mbox {settings.MAIL_SINK_MBOX})\n"
             )
         )
+
+    def _counter_demo(self, site: WixSite) -> None:
+        """The live ticket counter ``demo`` on the sandbox's fixed-price VIP tickets (5 of them):
+        "Buy tickets" on the sandbox's ticket definitions lowers it live."""
+        from notifications.counters.services import counter_demo_ensure
+        from sync.sandbox.demo import demo_id
+
+        counter_demo_ensure(
+            site=site,
+            ticket_definition_wix_id=demo_id("td:spring-gala:vip"),
+            origins=[settings.PORTAL_BASE_URL],
+        )
+        self.stdout.write(f"Ticket counter: {settings.PORTAL_BASE_URL}/counter/demo/page")
 
     def _pretix_connect(self) -> None:
         """With PRETIX_URL set, sync into that pretix too (its token in EXTERNAL_PRETIX_TOKEN)."""

@@ -49,5 +49,5 @@ def revoke(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("notifications", "0100_sources"), ("sync", "0019_roles_alerts_and_steps")]
+    dependencies = [("notifications", "0005_sources"), ("sync", "0019_roles_alerts_and_steps")]
     operations = [migrations.RunPython(grant, revoke)]

@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        ('notifications', '0004_push'),
         ('sync', '0021_retention'),
     ]
 

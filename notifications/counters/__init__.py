@@ -1,0 +1,1 @@
+"""The live ticket counter: values from the mirror, served from the cache, pushed to Velo."""
