@@ -51,6 +51,7 @@ class NotificationsConfig(AppConfig):
         )
         health.register(notifications_health.overdue_campaigns)
         health.register(notifications_health.uncertain_notifications)
+        health.register(notifications_health.counter_push_problems)
         # Counters learn of sales through the mirror's signal (sync never imports us).
         mirror_changed.connect(counters_on_mirror_changed, dispatch_uid="notifications.counters")
         register(JobKind(CounterPush, velo.DRAIN_TASK))

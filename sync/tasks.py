@@ -48,7 +48,10 @@ def reconcile_all_task() -> str:
 def retention_prune_task() -> str:
     pruned = retention_prune()
     more = "" if pruned.finished else "; more next time"
-    return f"pruned {pruned.webhook_bodies} webhook bodies and {pruned.call_bodies} call bodies{more}"
+    return (
+        f"pruned {pruned.webhook_bodies} webhook bodies and {pruned.call_bodies} call bodies, "
+        f"deleted {pruned.refreshes} finished ticket refreshes{more}"
+    )
 
 
 def jobs_dispatch_task() -> str:

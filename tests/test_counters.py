@@ -301,6 +301,12 @@ def test_a_velo_function_refusing_the_push_fails_it_for_staff(
     velo_push_drain(budget_seconds=5)
     push = CounterPush.objects.get()
     assert push.status == "failed" and "403" in push.last_error
+    from portal.health import problems
+
+    failed = {p.key: p for p in problems()}["counter_pushes_failed"]
+    assert failed.count == 1 and failed.url.endswith("?status__exact=failed")
+    CounterPush.objects.create(counter=counter, status="sent", payload={})
+    assert "counter_pushes_failed" not in {p.key for p in problems()}
 
 
 # --- admin -------------------------------------------------------------------------------

@@ -96,6 +96,26 @@ def test_old_bodies_go_in_batches_and_the_summary_rows_stay(site: WixSite, work:
     assert (again.webhook_bodies, again.call_bodies) == (0, 0)
 
 
+def test_finished_ticket_refreshes_are_deleted_when_old_and_open_or_failed_ones_stay(site: WixSite) -> None:
+    from sync.models import TicketDefinitionRefresh
+
+    def refresh(wix_id: str, status: str, finished: dt.datetime | None) -> TicketDefinitionRefresh:
+        return TicketDefinitionRefresh.objects.create(
+            site=site, wix_id=wix_id, status=status, finished_at=finished
+        )
+
+    old = [refresh(f"td-{n}", "done", OLD) for n in range(3)]
+    kept = [
+        refresh("td-recent", "done", NOW),
+        refresh("td-failed", "failed", OLD),
+        refresh("td-open", "waiting", None),
+    ]
+    pruned = retention_prune(now=NOW, days=30, batch=2)
+    assert pruned.refreshes == 3 and pruned.finished
+    assert not TicketDefinitionRefresh.objects.filter(pk__in=[r.pk for r in old]).exists()
+    assert set(TicketDefinitionRefresh.objects.values_list("pk", flat=True)) == {r.pk for r in kept}
+
+
 def test_the_age_is_configurable_and_a_spent_budget_stops_early(site: WixSite, settings: object) -> None:
     _delivery(site, "ten-days", "processed", NOW - dt.timedelta(days=10))
     settings.RETENTION_DAYS = 30  # type: ignore[attr-defined]

@@ -90,3 +90,14 @@ def test_a_late_get_at_the_same_revision_with_fewer_sold_never_moves_the_count_b
     for data in (_td(7, 193), _td(9, 191, "5")):
         assert ticket_definition_upsert_from_wix(site=site, data=data).outcome == UpsertOutcome.UPDATED
     assert TicketDefinition.objects.get().unsold_count == 9
+
+
+def test_a_refresh_that_gave_up_is_a_problem_until_a_later_one_succeeds(site: WixSite) -> None:
+    from portal.health import problems
+
+    ticket_refresh_request(site=site, wix_ids=[TD["id"]])
+    TicketDefinitionRefresh.objects.update(status="failed", last_error="HTTP 401")  # retries spent
+    stale = {p.key: p for p in problems()}["stale_sales_details"]
+    assert stale.count == 1 and "status__exact=failed" in stale.url
+    TicketDefinitionRefresh.objects.create(site=site, wix_id=TD["id"], status="done")
+    assert "stale_sales_details" not in {p.key for p in problems()}

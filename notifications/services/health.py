@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
-from notifications.models import Notification, SaleStartCampaign
+from notifications.models import CounterPush, Notification, SaleStartCampaign
 from portal import jobs
 from portal.health import Problem
 
@@ -44,4 +45,35 @@ def uncertain_notifications() -> list[Problem]:
             f"{count} sale-start email(s) uncertain (a worker died sending them): send again or leave",
             url,
         )
+    ]
+
+
+def counter_push_problems() -> list[Problem]:
+    """Counters whose latest push to a Velo site gave up (the site refused it, or stayed down
+    past the retries): the page's own code shows an old value until the next change."""
+    later = CounterPush.objects.filter(counter=OuterRef("counter"), pk__gt=OuterRef("pk")).exclude(
+        status=CounterPush.Status.FAILED
+    )
+    failed = (
+        CounterPush.objects.filter(status=CounterPush.Status.FAILED)
+        .exclude(Exists(later))
+        .values("counter")
+        .distinct()
+        .count()
+    )
+    late = jobs.overdue(CounterPush)
+    url = reverse("admin:notifications_counterpush_changelist")
+    return [
+        Problem(
+            "counter_pushes_failed",
+            failed,
+            f"{failed} counter(s) could not be pushed to their Velo site",
+            url + "?status__exact=failed",
+        ),
+        Problem(
+            "overdue_counter_pushes",
+            late,
+            f"{late} counter push(es) waiting over 5 min: are the workers running?",
+            url,
+        ),
     ]

@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name': 'ticket definition refresh',
-                'indexes': [models.Index(condition=models.Q(('status', 'waiting')), fields=['not_before', 'id'], name='tdrefresh_due_idx')],
+                'indexes': [models.Index(condition=models.Q(('status', 'waiting')), fields=['not_before', 'id'], name='tdrefresh_due_idx'), models.Index(condition=models.Q(('status', 'done')), fields=['finished_at'], name='tdrefresh_done_idx')],
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'waiting')), fields=('site', 'wix_id'), name='tdrefresh_one_waiting_per_definition')],
             },
         ),

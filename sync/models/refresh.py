@@ -47,6 +47,10 @@ class TicketDefinitionRefresh(Job):
             models.Index(
                 fields=["not_before", "id"], condition=models.Q(status="waiting"), name="tdrefresh_due_idx"
             ),
+            # Retention: the finished rows, oldest first.
+            models.Index(
+                fields=["finished_at"], condition=models.Q(status="done"), name="tdrefresh_done_idx"
+            ),
         ]
 
     def __str__(self) -> str:

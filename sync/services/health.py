@@ -3,13 +3,21 @@ backfills, paused systems, and work no worker has taken."""
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
 from portal import jobs
 from portal.health import Problem
 from portal.models import Job
-from sync.models import BackfillRun, BackfillStep, ExternalSystem, OutboundWork, WebhookDelivery
+from sync.models import (
+    BackfillRun,
+    BackfillStep,
+    ExternalSystem,
+    OutboundWork,
+    TicketDefinitionRefresh,
+    WebhookDelivery,
+)
 
 
 def _admin(name: str, query: str = "") -> str:
@@ -55,11 +63,34 @@ def sync_problems() -> list[Problem]:
         ),
     ]
     found += [
+        _stale_sales_details(),
         _overdue(OutboundWork, "outboundwork"),
         _overdue(WebhookDelivery, "webhookdelivery"),
         _overdue(BackfillStep, "backfillrun"),
+        _overdue(TicketDefinitionRefresh, "ticketdefinitionrefresh"),
     ]
     return found
+
+
+def _stale_sales_details() -> Problem:
+    """Definitions whose latest refresh gave up: their sold counts (and the counters showing
+    them) are the last good ones until an order or a resync refreshes them again."""
+    later = TicketDefinitionRefresh.objects.filter(
+        site=OuterRef("site"), wix_id=OuterRef("wix_id"), pk__gt=OuterRef("pk")
+    ).exclude(status=TicketDefinitionRefresh.Status.FAILED)
+    stale = (
+        TicketDefinitionRefresh.objects.filter(status=TicketDefinitionRefresh.Status.FAILED)
+        .exclude(Exists(later))
+        .values("site", "wix_id")
+        .distinct()
+        .count()
+    )
+    return Problem(
+        "stale_sales_details",
+        stale,
+        f"{stale} ticket definition(s) could not be refreshed from Wix: counters show the last good count",
+        _admin("ticketdefinitionrefresh", "status__exact=failed"),
+    )
 
 
 def _overdue(model: type[Job], admin: str) -> Problem:

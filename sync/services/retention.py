@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from sync.models import SyncLog, WebhookDelivery
+from sync.models import SyncLog, TicketDefinitionRefresh, WebhookDelivery
 
 # Deliveries whose body may still be needed: open ones, and failed ones staff may replay.
 KEEP_BODY = (*WebhookDelivery.OPEN, WebhookDelivery.Status.FAILED)
@@ -34,6 +35,7 @@ class Pruned:
     call_bodies: int
     cutoff: dt.datetime
     finished: bool  # False when the time budget ran out first (the next run continues)
+    refreshes: int = 0  # finished ticket definition refreshes deleted (one per order burst)
 
 
 def retention_prune(
@@ -59,24 +61,35 @@ def retention_prune(
         .exclude(status=SyncLog.Status.SENDING)
         .order_by("created_at")
     )
-    webhook_count = call_count = 0
+    # Refreshes leave nothing worth keeping once done: the mirror's history has the change.
+    refreshes = TicketDefinitionRefresh.objects.filter(
+        status=TicketDefinitionRefresh.Status.DONE, finished_at__lt=cutoff
+    ).order_by("finished_at")
+    counts = {WebhookDelivery: 0, SyncLog: 0, TicketDefinitionRefresh: 0}
     finished = True
-    for queryset, blank in ((webhooks, {"raw_body": "", "payload": None}), (calls, _NO_EXCERPTS)):
+    blanks: tuple[tuple[QuerySet[Any], dict[str, Any] | None], ...] = (
+        (webhooks, {"raw_body": "", "payload": None}),
+        (calls, _NO_EXCERPTS),
+        (refreshes, None),  # deleted
+    )
+    for queryset, blank in blanks:
         while True:
             if time.monotonic() > deadline:
                 finished = False
                 break
             with transaction.atomic():
                 pks = list(queryset.values_list("pk", flat=True)[:batch])
-                if pks:
-                    queryset.model.objects.filter(pk__in=pks).update(**blank)
-            if queryset.model is WebhookDelivery:
-                webhook_count += len(pks)
-            else:
-                call_count += len(pks)
+                rows = queryset.model.objects.filter(pk__in=pks)
+                if pks and blank is not None:
+                    rows.update(**blank)
+                elif pks:
+                    rows.delete()
+            counts[queryset.model] += len(pks)
             if len(pks) < batch:
                 break
-    return Pruned(webhook_count, call_count, cutoff, finished)
+    return Pruned(
+        counts[WebhookDelivery], counts[SyncLog], cutoff, finished, refreshes=counts[TicketDefinitionRefresh]
+    )
 
 
 _NO_EXCERPTS = {"request_excerpt": "", "response_excerpt": ""}
