@@ -217,6 +217,35 @@ def test_an_entity_in_flight_is_not_claimed_twice_and_stuck_work_returns(
     assert len(responses.calls) == 1
 
 
+@responses.activate
+def test_a_worker_released_as_stuck_sends_nothing_afterwards(
+    site: object, system: ExternalSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker slow enough to be released (another worker took the row and may have sent a
+    newer payload) must not send its older one late: its claim no longer matches."""
+    from portal import jobs
+    from sync.services.push import drain
+
+    policy_upsert_from_wix(site=site, data=POLICY)  # type: ignore[arg-type]
+    push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")  # type: ignore[arg-type]
+    work = OutboundWork.objects.get()
+    prepare = drain._prepare
+
+    def slow_prepare(push: object, cache: object) -> None:
+        prepare(push, cache)  # type: ignore[arg-type]
+        # Meanwhile the sweep found the row claimed for too long, and another worker took it.
+        OutboundWork.objects.filter(pk=work.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=1))
+        assert push_release_stuck() == 1
+        assert jobs.claim(OutboundWork, work.pk)
+
+    monkeypatch.setattr(drain, "_prepare", slow_prepare)
+    responses.post(f"{TARGET}/policies", status=201, json={"data": {"id": "x"}})
+    assert work_execute(work_id=work.pk) == "claim-lost"
+    assert len(responses.calls) == 0 and not SyncLog.objects.exists()
+    work.refresh_from_db()
+    assert (work.status, work.attempts) == ("in_flight", 2)  # the other worker's claim, untouched
+
+
 def test_stuck_work_with_nothing_pending_goes_back_to_the_queue(site: object, system: ExternalSystem) -> None:
     push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=["p1"], trigger="webhook")  # type: ignore[arg-type]
     OutboundWork.objects.update(status="in_flight", claimed_at=timezone.now() - dt.timedelta(hours=1))

@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from sync.clients.base import CallRecord
 from sync.models import OutboundWork, SyncLog
 
@@ -19,8 +22,27 @@ INTERRUPTED_NOTE = (
 _ROW_FIELDS = ["status", "http_status", "duration_ms", "response_excerpt", "error", "note"]
 
 
+class ClaimLost(Exception):
+    """The work was released as stuck while this worker still held it, and another worker may
+    have it now: this worker must send nothing more and record nothing on the work."""
+
+
 def _row_save(row: SyncLog) -> None:
-    row.save()
+    """Store a call's "sending" row, fenced by the claim: the work must still be claimed with
+    the ``claimed_at`` this worker read, which is renewed in the same transaction (so a long
+    push is not released mid-call). A worker that was slow enough to be released as stuck
+    finds a different ``claimed_at`` (or none) and raises :class:`ClaimLost` before its
+    request goes out, so it can never send an older payload after the new owner's newer one."""
+    work = row.work
+    now = timezone.now()
+    with transaction.atomic():
+        renewed = OutboundWork.objects.filter(
+            pk=work.pk, status=OutboundWork.Status.IN_FLIGHT, claimed_at=work.claimed_at
+        ).update(claimed_at=now)
+        if not renewed:
+            raise ClaimLost(f"work {work.pk} was released while this worker held it")
+        row.save()
+    work.claimed_at = now
 
 
 def _row_of(work: OutboundWork, record: CallRecord, **fields: Any) -> SyncLog:
@@ -112,7 +134,7 @@ class Desk:
                 continue
             row, done = item
             try:
-                row.save()
+                _row_save(row)
             except Exception as exc:  # the push fails with it (nothing is sent); the drain goes on
                 done.set_exception(exc)
                 continue

@@ -28,7 +28,7 @@ from sync.clients.base import ExternalError, RecordedHttp
 from sync.domain.mapping import MappingError
 from sync.models import ExternalSystem, OutboundWork
 from sync.services.alerts import target_failed, target_succeeded
-from sync.services.push.calls import CallRows, Desk, calls_interrupted
+from sync.services.push.calls import CallRows, ClaimLost, Desk, calls_interrupted
 from sync.services.push.decide import PushCache, PushDecision, push_decide
 from sync.services.push.enqueue import DRAIN_TASK, push_enqueue
 from sync.services.push.links import push_record
@@ -142,13 +142,15 @@ def _complete(push: _Push) -> str:
     """Database writes: the attempt rows, the link, and the work's new state, committed together."""
     with transaction.atomic():
         outcome = _record(push)
-    if outcome not in ("retry-scheduled", "gave-up"):
+    if outcome not in ("retry-scheduled", "gave-up", "claim-lost"):
         _recheck(push)
     return outcome
 
 
 def _record(push: _Push) -> str:
     work = push.work
+    if isinstance(push.error, ClaimLost):
+        return "claim-lost"  # the row is another worker's now: leave it, and its calls, alone
     error_text = push.scrub(f"{push.error.__class__.__name__}: {push.error}") if push.error else ""
     push.rows.finish(error=error_text)
     try:
