@@ -394,3 +394,16 @@ def test_a_cache_that_fails_never_fails_the_mirror_write(
     result = ticket_definition_upsert_from_wix(site=site, data=_td(sales={"unsoldCount": 5}))
     assert result.changed and TicketDefinition.objects.get().unsold_count == 5
     assert "redis is down" in caplog.text  # logged for staff, not raised into the write
+
+
+def test_only_superusers_choose_where_a_counter_is_pushed(
+    admin_client: Client, operator: Any, counter: TicketCounter
+) -> None:
+    """An operator edits counters, but the Velo URL and the secret's variable are read-only to
+    them: otherwise they could send the site's signed pushes to an address of their choosing."""
+    url = reverse("admin:notifications_ticketcounter_change", args=[counter.pk])
+    editing = Client()
+    editing.force_login(operator)
+    html = editing.get(url).content.decode()
+    assert 'name="threshold"' in html and 'name="velo_url"' not in html
+    assert 'name="velo_url"' in admin_client.get(url).content.decode()

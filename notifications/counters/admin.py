@@ -161,6 +161,12 @@ class TicketCounterAdmin(admin.ModelAdmin):
         ("Velo push (optional)", {"fields": ["velo_url", "velo_secret_env"]}),
     ]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: TicketCounter | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("notifications.change_counter_endpoint"):
+            fields += ["velo_url", "velo_secret_env"]
+        return fields
+
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         qs = TicketCounter.objects.values_list("site_id", "ticket_definition_wix_id")
         self._names = {

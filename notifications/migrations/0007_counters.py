@@ -43,6 +43,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['slug'],
+                'permissions': [('change_counter_endpoint', "Can change a counter's Velo URL and secret variable")],
             },
         ),
         migrations.CreateModel(

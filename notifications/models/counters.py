@@ -113,6 +113,9 @@ class TicketCounter(TimestampedModel):
 
     class Meta:
         ordering = ["slug"]
+        # Where a counter's signed pushes go (and with which key) is the superusers' to set, like
+        # a ticketing system's base URL and secret (sync.change_system_endpoint).
+        permissions = [("change_counter_endpoint", "Can change a counter's Velo URL and secret variable")]
         indexes = [
             # mirror_changed → the counters of one ticket definition.
             models.Index(fields=["site", "ticket_definition_wix_id"], name="counter_site_td_idx"),
