@@ -283,13 +283,24 @@ def _check(target_port: int, *, killed: bool) -> None:
     for wix_id, revisions in applied.items():
         if killed and wix_id in interrupted:
             revisions = list(dict.fromkeys(revisions))  # a call the kill cut may be sent again
-        assert revisions == sorted(set(revisions)), (wix_id, revisions)  # each change once, in order
+        # Each change once, in order; on failure, the calls the portal made for the entity.
+        assert revisions == sorted(set(revisions)), (wix_id, revisions, _calls(wix_id))
     links = ExternalLink.objects.filter(entity_type__in=[EntityType.POLICY, EntityType.TICKET_DEFINITION])
     assert links.count() == len(newest)
     assert not OutboundWork.objects.exclude(status=OutboundWork.Status.DONE).exists()
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) <= {"processed", "stale"}
     assert WebhookDelivery.objects.count() == WEBHOOKS
     assert BackfillRun.objects.get().status == BackfillRun.Status.SUCCEEDED
+
+
+def _calls(wix_id: str) -> list[tuple[Any, ...]]:
+    from sync.models import SyncLog
+
+    return list(
+        SyncLog.objects.filter(wix_id=wix_id)
+        .order_by("pk")
+        .values_list("work_id", "action", "status", "http_status", "duration_ms", "error", "created_at")
+    )
 
 
 def _run(world: dict[str, Any], *, kill: bool) -> None:
