@@ -90,6 +90,38 @@ def test_first_push_creates_and_links_then_an_unchanged_payload_makes_no_call(
 
 
 @responses.activate
+def test_a_create_after_one_whose_outcome_is_unknown_is_followed_by_an_update(
+    site: object, system: ExternalSystem, django_capture_on_commit_callbacks: object
+) -> None:
+    """A worker died during a create (or its answer never came), and the entity changed before
+    the work came back: the second create, answered by its Idempotency-Key with the record the
+    first one made, may have changed nothing. The link does not claim the new payload is there,
+    and an update sends it (seen in the concurrency proof: the target kept the first revision)."""
+    create = responses.post(f"{TARGET}/policies", status=201, json={"data": {"id": "ext-1"}})
+    update = responses.put(f"{TARGET}/policies/ext-1", json={"data": {"id": "ext-1"}})
+    policy_upsert_from_wix(site=site, data=POLICY)  # type: ignore[arg-type]
+    push_enqueue(site=site, entity_type=EntityType.POLICY, wix_ids=[POLICY["id"]], trigger="webhook")  # type: ignore[arg-type]
+    first = OutboundWork.objects.get()
+    SyncLog.objects.create(
+        work=first,
+        system=system,
+        entity_type=EntityType.POLICY,
+        wix_id=POLICY["id"],
+        action="create",
+        status=SyncLog.Status.INTERRUPTED,
+    )
+    OutboundWork.objects.filter(pk=first.pk).update(status="done", outcome="superseded")
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        work = _push_policy(site, {**POLICY, "revision": "3", "name": "Refunds"})
+    assert (work.outcome, create.call_count) == ("created", 1)
+    assert ExternalLink.objects.get().last_payload_hash == ""
+    follow_up = OutboundWork.objects.get(status="pending")
+    assert work_execute(work_id=follow_up.pk) == "updated"
+    assert json.loads(update.calls[0].request.body) == {"title": "Refunds", "text": POLICY["body"]}
+    assert ExternalLink.objects.get().last_payload_hash != ""
+
+
+@responses.activate
 def test_an_update_never_overwrites_the_link_and_a_tombstone_deletes(
     site: object, system: ExternalSystem
 ) -> None:

@@ -8,11 +8,13 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sync.clients.base import ExternalError, LearnedLink, PushContext
-from sync.models import ExternalLink, LinkRepair, OutboundWork
+from sync.models import ExternalLink, LinkRepair, OutboundWork, SyncLog
 from sync.services.push.decide import PushDecision, PushOutcome
+from sync.services.push.enqueue import push_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,21 @@ def push_record(work: OutboundWork, decision: PushDecision, external_id: str) ->
         _facts_store(work, decision.context)
 
 
+def _earlier_create_uncertain(work: OutboundWork) -> bool:
+    """A create for this entity and system whose outcome is unknown: cut by a worker's death,
+    or a connection error or timeout after the request went out."""
+    unknown = Q(status=SyncLog.Status.INTERRUPTED) | Q(
+        status=SyncLog.Status.RETRYABLE, http_status__isnull=True
+    )
+    return SyncLog.objects.filter(
+        unknown,
+        system_id=work.system_id,
+        entity_type=work.entity_type,
+        wix_id=work.wix_id,
+        action="create",
+    ).exists()
+
+
 def _own_link(
     work: OutboundWork, decision: PushDecision, external_id: str, replaced: bool, now: dt.datetime
 ) -> str:
@@ -117,6 +134,21 @@ def _own_link(
         ExternalLink.objects.filter(pk=decision.link.pk).update(**pushed)
         return PushOutcome.RECREATED if replaced else PushOutcome.UPDATED
     entity = {"entity_type": work.entity_type, "wix_id": work.wix_id}
+    if _earlier_create_uncertain(work):
+        # An earlier create may have reached the target (its worker died, or the answer never
+        # came), so this create may have been answered by its Idempotency-Key with the record
+        # that one made, holding an older payload. What the record holds is unknown: the link
+        # says so, and a follow-up push sends the current payload as an update.
+        pushed = {**pushed, "last_payload_hash": "", "last_payload": None}
+        transaction.on_commit(
+            lambda: push_enqueue(
+                site=work.site,
+                entity_type=work.entity_type,
+                wix_ids=[work.wix_id],
+                trigger=work.trigger,
+                systems=[work.system],
+            )
+        )
     if link_insert(work, **entity, external_id=external_id, **pushed):
         return PushOutcome.CREATED
     same = ExternalLink.objects.filter(system_id=work.system_id, **entity)
