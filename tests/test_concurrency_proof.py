@@ -5,9 +5,9 @@ sandbox run a backfill of 200 events while 5,000 signed webhooks arrive (shuffle
 duplicated) and the ticketing target fails 10% of its calls. In the end every entity is
 mirrored at its newest revision and the target holds it; no revision reached the target
 twice or after a newer one; no record was created twice; nothing is left claimed or due.
-The second run SIGKILLs one cluster mid-run and starts another: the same holds, and a change
-reaches the target twice only where a call was interrupted by the kill (its sync-log row
-says so).
+The second run SIGKILLs one cluster mid-run and starts another: the same holds. In both runs
+a change reaches the target twice only where a call was interrupted by a worker's death (its
+sync-log row says so): the kill, or django-q2 killing a task that outlived its timeout.
 
 Run alone with ``pytest -m concurrency`` (PostgreSQL and Redis: ``DATABASE_URL`` and
 ``REDIS_URL``; skipped otherwise). The test calls the scheduled sweep itself every two
@@ -247,7 +247,7 @@ def _quiet(timeout: float = 400) -> None:
     raise AssertionError(f"still open after {timeout} s: {open_rows}")
 
 
-def _check(target_port: int, *, killed: bool) -> None:
+def _check(target_port: int) -> None:
     from sync.models import (
         BackfillRun,
         EntityType,
@@ -283,8 +283,11 @@ def _check(target_port: int, *, killed: bool) -> None:
         SyncLog.objects.filter(status=SyncLog.Status.INTERRUPTED).values_list("wix_id", flat=True)
     )
     for wix_id, revisions in applied.items():
-        if killed and wix_id in interrupted:
-            revisions = list(dict.fromkeys(revisions))  # a call the kill cut may be sent again
+        if wix_id in interrupted:
+            # A call cut by a worker's death may have been applied and is sent again (with a
+            # create, as a create answered by its key plus an update). Workers die in both runs:
+            # django-q2 kills a task that outlives Q_TIMEOUT, which this load can make happen.
+            revisions = list(dict.fromkeys(revisions))
         # Each change once, in order; on failure, the calls the portal made for the entity.
         assert revisions == sorted(set(revisions)), (wix_id, revisions, _calls(wix_id))
     links = ExternalLink.objects.filter(entity_type__in=[EntityType.POLICY, EntityType.TICKET_DEFINITION])
@@ -318,7 +321,7 @@ def _run(world: dict[str, Any], *, kill: bool) -> None:
 
     _post_all(world["web"], hooks, halfway=kill_one if kill else None)
     _quiet()
-    _check(world["target"], killed=kill)
+    _check(world["target"])
 
 
 def test_three_clusters_a_backfill_and_5000_webhooks_against_a_flaky_target(world: dict[str, Any]) -> None:
