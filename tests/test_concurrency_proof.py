@@ -228,15 +228,14 @@ def _post_all(port: int, hooks: list[tuple[str, dict[str, Any]]], *, halfway: An
 def _quiet(timeout: float = 400) -> None:
     """Run the sweep (as the scheduler does) until no job of any kind is open."""
     from portal import jobs
+    from sync.models import OutboundWork, WebhookDelivery
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # Time passes faster here: a retry's backoff (minutes after a few failures in a row
         # at this failure rate) is due at once, so the run ends when the work is done.
-        for kind in jobs.kinds():
-            kind.model._default_manager.filter(status=kind.model.WAITING, not_before__isnull=False).update(
-                not_before=None
-            )
+        for model in (OutboundWork, WebhookDelivery):
+            model.objects.filter(status=model.WAITING, not_before__isnull=False).update(not_before=None)
         jobs.dispatch()
         open_rows = {
             kind.model._meta.label: kind.model._default_manager.filter(
