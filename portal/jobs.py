@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -420,6 +420,17 @@ def dispatch() -> dict[str, dict[str, int]]:
 # How late a due row may be before the health check calls it overdue: past this, no worker is
 # taking work (the cluster is down, or far behind).
 OVERDUE_AFTER = dt.timedelta(minutes=5)
+
+
+def dead_latest(model: type[Job], *, by: Sequence[str]) -> int:
+    """How many groups (rows sharing the fields ``by``: one entity, one counter) have a dead row
+    that no later row of the group has superseded with anything but another failure: the
+    things whose latest attempt gave up and are still wrong now."""
+    later = model._default_manager.filter(pk__gt=OuterRef("pk"), **{f: OuterRef(f) for f in by}).exclude(
+        status=model.DEAD
+    )
+    dead = model._default_manager.filter(status=model.DEAD).exclude(Exists(later))
+    return dead.values(*by).distinct().count()
 
 
 def overdue(model: type[Job], *, now: dt.datetime | None = None) -> int:

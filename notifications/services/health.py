@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
 from notifications.models import CounterPush, Notification, SaleStartCampaign
@@ -51,16 +50,7 @@ def uncertain_notifications() -> list[Problem]:
 def counter_push_problems() -> list[Problem]:
     """Counters whose latest push to a Velo site gave up (the site refused it, or stayed down
     past the retries): the page's own code shows an old value until the next change."""
-    later = CounterPush.objects.filter(counter=OuterRef("counter"), pk__gt=OuterRef("pk")).exclude(
-        status=CounterPush.Status.FAILED
-    )
-    failed = (
-        CounterPush.objects.filter(status=CounterPush.Status.FAILED)
-        .exclude(Exists(later))
-        .values("counter")
-        .distinct()
-        .count()
-    )
+    failed = jobs.dead_latest(CounterPush, by=("counter",))
     late = jobs.overdue(CounterPush)
     url = reverse("admin:notifications_counterpush_changelist")
     return [

@@ -3,7 +3,6 @@ backfills, paused systems, and work no worker has taken."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -75,16 +74,7 @@ def sync_problems() -> list[Problem]:
 def _stale_sales_details() -> Problem:
     """Definitions whose latest refresh gave up: their sold counts (and the counters showing
     them) are the last good ones until an order or a resync refreshes them again."""
-    later = TicketDefinitionRefresh.objects.filter(
-        site=OuterRef("site"), wix_id=OuterRef("wix_id"), pk__gt=OuterRef("pk")
-    ).exclude(status=TicketDefinitionRefresh.Status.FAILED)
-    stale = (
-        TicketDefinitionRefresh.objects.filter(status=TicketDefinitionRefresh.Status.FAILED)
-        .exclude(Exists(later))
-        .values("site", "wix_id")
-        .distinct()
-        .count()
-    )
+    stale = jobs.dead_latest(TicketDefinitionRefresh, by=("site", "wix_id"))
     return Problem(
         "stale_sales_details",
         stale,
