@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -161,6 +161,42 @@ def finish(model: type[Job], pk: int, *, status: str, error: str = "", **fields:
             status=status, claimed_at=None, last_error=error, **fields
         )
     )
+
+
+class Finisher:
+    """:func:`finish` for a loop that settles thousands of rows a second (the email drain): the
+    same conditional UPDATE, written once from the model's fields and run with each row's
+    values. Building the query through the ORM cost twice the database's own work per row."""
+
+    def __init__(self, model: type[Job], *, fields: Sequence[str] = ()) -> None:
+        self.model = model
+        self.names = tuple(fields)
+        meta = model._meta
+        self.fields = [meta.get_field(name) for name in ("status", "claimed_at", "last_error", *self.names)]
+        self.db = router.db_for_write(model)
+        quote = connections[self.db].ops.quote_name
+        columns = [quote(str(getattr(field, "column", ""))) for field in self.fields]
+        sets = ", ".join(f"{column} = %s" for column in columns)
+        # Only the model's own table and column names go into the text; values are parameters.
+        self.sql = (
+            f"UPDATE {quote(meta.db_table)} SET {sets} "  # noqa: S608
+            f"WHERE {quote(str(meta.pk.column))} = %s AND {columns[0]} = %s"
+        )
+
+    def __call__(self, pk: int, *, status: str, error: str = "", **values: Any) -> bool:
+        """Like ``finish(model, pk, status=..., error=..., **values)``; ``values`` must name
+        exactly the ``fields`` given at construction."""
+        if values.keys() != set(self.names):
+            raise TypeError(f"expected values for {self.names}, got {sorted(values)}")
+        connection_ = connections[self.db]
+        row = (status, None, error, *(values[name] for name in self.names))
+        params = [
+            field.get_db_prep_save(value, connection_)  # type: ignore[union-attr]
+            for field, value in zip(self.fields, row, strict=True)
+        ]
+        with connection_.cursor() as cursor:
+            cursor.execute(self.sql, [*params, pk, self.model.CLAIMED])
+            return cursor.rowcount == 1
 
 
 def release_stuck(
