@@ -77,11 +77,12 @@ def _header_folded(name: str, value: str, encoding: str, linesep: str) -> bytes:
 
 
 def _has_long_lines(text: str) -> bool:
-    # Django's own test (SafeMIMEText.set_payload): such a body is sent quoted-printable.
-    return any(
-        len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
-        for line in text.splitlines()
-    )
+    # Django's own test (SafeMIMEText.set_payload): such a body is sent quoted-printable. A line
+    # is at most 4 bytes a character: the exact test only where a line could be too long.
+    lines = text.splitlines()
+    if max(map(len, lines), default=0) * 4 <= RFC5322_EMAIL_LINE_LENGTH_LIMIT:
+        return False
+    return any(len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT for line in lines)
 
 
 def _text_part(text: str, subtype: str, linesep: str) -> bytes | None:
