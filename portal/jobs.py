@@ -163,40 +163,49 @@ def finish(model: type[Job], pk: int, *, status: str, error: str = "", **fields:
     )
 
 
-class Finisher:
-    """:func:`finish` for a loop that settles thousands of rows a second (the email drain): the
-    same conditional UPDATE, written once from the model's fields and run with each row's
-    values. Building the query through the ORM cost twice the database's own work per row."""
+class ClaimedUpdate:
+    """One UPDATE of chosen fields of a row this worker has claimed, for a loop that writes
+    thousands of rows a second (the email drain): the statement is written once from the
+    model's fields and run with each row's values. Building the query through the ORM cost
+    twice the database's own work per row. Returns False where the row is no longer claimed."""
 
-    def __init__(self, model: type[Job], *, fields: Sequence[str] = ()) -> None:
+    def __init__(self, model: type[Job], *, fields: Sequence[str]) -> None:
         self.model = model
         self.names = tuple(fields)
         meta = model._meta
-        self.fields = [meta.get_field(name) for name in ("status", "claimed_at", "last_error", *self.names)]
+        self.fields = [meta.get_field(name) for name in self.names]
         self.db = router.db_for_write(model)
         quote = connections[self.db].ops.quote_name
-        columns = [quote(str(getattr(field, "column", ""))) for field in self.fields]
-        sets = ", ".join(f"{column} = %s" for column in columns)
+        sets = ", ".join(f"{quote(str(getattr(field, 'column', '')))} = %s" for field in self.fields)
+        status = quote(str(getattr(meta.get_field("status"), "column", "")))
         # Only the model's own table and column names go into the text; values are parameters.
         self.sql = (
             f"UPDATE {quote(meta.db_table)} SET {sets} "  # noqa: S608
-            f"WHERE {quote(str(meta.pk.column))} = %s AND {columns[0]} = %s"
+            f"WHERE {quote(str(meta.pk.column))} = %s AND {status} = %s"
         )
 
-    def __call__(self, pk: int, *, status: str, error: str = "", **values: Any) -> bool:
-        """Like ``finish(model, pk, status=..., error=..., **values)``; ``values`` must name
-        exactly the ``fields`` given at construction."""
+    def __call__(self, pk: int, **values: Any) -> bool:
+        """Set ``values`` (exactly the ``fields`` given at construction) on claimed row ``pk``."""
         if values.keys() != set(self.names):
             raise TypeError(f"expected values for {self.names}, got {sorted(values)}")
         connection_ = connections[self.db]
-        row = (status, None, error, *(values[name] for name in self.names))
         params = [
-            field.get_db_prep_save(value, connection_)  # type: ignore[union-attr]
-            for field, value in zip(self.fields, row, strict=True)
+            field.get_db_prep_save(values[name], connection_)  # type: ignore[union-attr]
+            for name, field in zip(self.names, self.fields, strict=True)
         ]
         with connection_.cursor() as cursor:
             cursor.execute(self.sql, [*params, pk, self.model.CLAIMED])
             return cursor.rowcount == 1
+
+
+class Finisher(ClaimedUpdate):
+    """:func:`finish` as a :class:`ClaimedUpdate`: ``finisher(pk, status=..., error=..., **values)``."""
+
+    def __init__(self, model: type[Job], *, fields: Sequence[str] = ()) -> None:
+        super().__init__(model, fields=("status", "claimed_at", "last_error", *fields))
+
+    def __call__(self, pk: int, *, status: str, error: str = "", **values: Any) -> bool:  # type: ignore[override]
+        return super().__call__(pk, status=status, claimed_at=None, last_error=error, **values)
 
 
 def release_stuck(

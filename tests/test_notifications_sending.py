@@ -15,6 +15,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from notifications.models import Notification, SaleStartCampaign
 from notifications.services.campaigns import campaign_send_now
 from notifications.services.sending import (
+    _Drain,
     campaigns_drain,
     notifications_drain,
     notifications_release_stuck,
@@ -151,22 +152,115 @@ def test_an_smtp_outage_pauses_and_retries_with_nothing_lost_and_nothing_doubled
     assert Notification.objects.filter(status="sent").count() == 5
 
 
-@responses.activate
-def test_a_killed_worker_leaves_its_row_uncertain_and_the_rest_go_once(
-    site: WixSite, campaign: SaleStartCampaign
+class WorkerKilled(BaseException):
+    """SIGKILL in a test: nothing catches it, and (with ``killed``) no clean-up runs."""
+
+
+@pytest.fixture
+def killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed process closes nothing and marks nothing on its way out."""
+    monkeypatch.setattr(_Drain, "close", lambda self: None)
+
+
+def _kill_at(
+    monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: int, *, after: bool = False
 ) -> None:
-    emails = _subscribers(site, 4)
+    """``target.name`` dies on its ``call``-th call (before doing its work, or after)."""
+    real, calls = getattr(target, name), []
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == call and not after:
+            raise WorkerKilled
+        result = real(*args, **kwargs)
+        if len(calls) == call:
+            raise WorkerKilled
+        return result
+
+    monkeypatch.setattr(target, name, dying)
+
+
+@pytest.mark.parametrize(
+    ("where", "uncertain", "why"),
+    [
+        ("sending", [2], "the server may have it: it is the one row staff decide on"),
+        ("after the server took it", [2], "delivered, but the answer was never recorded"),
+        ("building the next", [2], "the row before was taken by the server and not yet marked"),
+        ("handing over", [1], "killed in the commit that marks the first sent and hands the second over"),
+    ],
+)
+@responses.activate
+def test_a_killed_worker_leaves_only_the_row_in_the_servers_hands_uncertain(
+    site: WixSite,
+    campaign: SaleStartCampaign,
+    killed: None,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    uncertain: list[int],
+    why: str,
+) -> None:
+    from django.core.mail.backends.locmem import EmailBackend
+
+    from notifications.services.emails import CampaignMessages
+
+    emails = _subscribers(site, 5)
     wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    if where in ("sending", "after the server took it"):
+        _kill_at(monkeypatch, EmailBackend, "send_messages", 2, after=where != "sending")
+    elif where == "building the next":
+        _kill_at(monkeypatch, CampaignMessages, "build", 3)
+    else:
+        _kill_at(monkeypatch, jobs.ClaimedUpdate, "__call__", 3)  # handed 1, marked 1 sent, handing 2
     with time_machine.travel(START, tick=False) as traveller:
         campaigns_drain(budget_seconds=1)
-        first = Notification.objects.order_by("pk").first()
-        assert first is not None and jobs.claim(Notification, first.pk)  # a worker took it, then died
-        notifications_drain(budget_seconds=1)
+        pks = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+        with pytest.raises(WorkerKilled):
+            notifications_drain(budget_seconds=1)
+        monkeypatch.undo()
+        reached = [m.to[0] for m in mail.outbox]
         traveller.shift(dt.timedelta(hours=1))
-        assert notifications_release_stuck() == 1
+        notifications_release_stuck()
+        assert [
+            pks.index(pk) + 1
+            for pk in Notification.objects.filter(status="uncertain").values_list("pk", flat=True)
+        ] == uncertain, why
         notifications_drain(budget_seconds=1)
-    assert sorted(m.to[0] for m in mail.outbox) == emails[1:]
-    assert Notification.objects.get(pk=first.pk).status == "uncertain"  # staff decide; never doubled
+    # Every address got its email once, whatever the server had when the worker died.
+    received = sorted(m.to[0] for m in mail.outbox)
+    assert len(received) == len(set(received)), "nobody twice"
+    expected_missing = {emails[1]} if where == "sending" else set()
+    assert set(emails) - set(received) == expected_missing, (reached, why)
+    statuses = dict(Notification.objects.values_list("email", "status"))
+    assert [statuses[e] for e in emails] == [
+        "uncertain" if i + 1 in uncertain else "sent" for i in range(len(emails))
+    ]
+
+
+@responses.activate
+def test_an_uncertain_row_is_sent_again_only_by_staff(
+    site: WixSite, campaign: SaleStartCampaign, killed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.mail.backends.locmem import EmailBackend
+
+    from notifications.services.sending import notifications_resend
+
+    emails = _subscribers(site, 2)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    _kill_at(monkeypatch, EmailBackend, "send_messages", 1)
+    with time_machine.travel(START, tick=False) as traveller:
+        campaigns_drain(budget_seconds=1)
+        with pytest.raises(WorkerKilled):
+            notifications_drain(budget_seconds=1)
+        monkeypatch.undo()
+        traveller.shift(dt.timedelta(hours=1))
+        assert notifications_release_stuck() == 2  # the one handed over, and the one never tried
+        notifications_drain(budget_seconds=1)
+        assert [m.to[0] for m in mail.outbox] == [emails[1]]
+        row = Notification.objects.get(email=emails[0])
+        assert row.status == "uncertain" and "may or may not have gone out" in row.last_error
+        assert notifications_resend(notification_ids=[row.pk]) == 1
+        notifications_drain(budget_seconds=1)
+    assert sorted(m.to[0] for m in mail.outbox) == emails
 
 
 @responses.activate
@@ -208,27 +302,6 @@ def test_a_wix_401_blocks_the_campaign_with_the_reason(site: WixSite, campaign: 
 
 
 @responses.activate
-def test_of_a_dead_batch_only_the_row_it_was_at_is_uncertain_the_rest_go_once(
-    site: WixSite, campaign: SaleStartCampaign
-) -> None:
-    emails = _subscribers(site, 5)
-    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
-    with time_machine.travel(START, tick=False) as traveller:
-        campaigns_drain(budget_seconds=1)
-        pks = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
-        # A worker claimed the first three, sent and marked the first, then died on the second.
-        assert jobs.claim_batch(Notification, pks[:3]) == pks[:3]
-        jobs.finish(Notification, pks[0], status="sent")
-        traveller.shift(dt.timedelta(hours=1))
-        assert notifications_release_stuck() == 2
-        assert Notification.objects.get(pk=pks[1]).status == "uncertain"
-        third = Notification.objects.get(pk=pks[2])
-        assert (third.status, third.attempts) == ("queued", 0)  # never tried: it waits again
-        notifications_drain(budget_seconds=1)
-    assert sorted(m.to[0] for m in mail.outbox) == [emails[2], emails[3], emails[4]]
-
-
-@responses.activate
 def test_an_uncertain_email_is_a_health_problem_until_staff_send_it_again(
     site: WixSite, campaign: SaleStartCampaign
 ) -> None:
@@ -240,7 +313,8 @@ def test_an_uncertain_email_is_a_health_problem_until_staff_send_it_again(
     with time_machine.travel(START, tick=False) as traveller:
         campaigns_drain(budget_seconds=1)
         row = Notification.objects.get()
-        jobs.claim(Notification, row.pk)
+        jobs.claim(Notification, row.pk)  # a worker took it, handed it to the server, and died
+        jobs.ClaimedUpdate(Notification, fields=["handed_at"])(row.pk, handed_at=START)
         traveller.shift(dt.timedelta(hours=1))
         notifications_release_stuck()
         assert [p.key for p in problems() if p.key == "uncertain_notifications"] == [

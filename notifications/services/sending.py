@@ -5,10 +5,12 @@
    address: running this twice writes nothing new). Nothing is sent after the sale ended;
    a campaign found due more than ``NOTIFICATIONS_GRACE_MINUTES`` late waits for staff.
 2. Notifications drain over one SMTP connection (Django's email backend, so django-anymail
-   works unchanged): each row is claimed, sent, and marked sent or failed at once. An
-   invalid or refused address fails that row only; a connection that drops hands the row
-   back (retried with backoff) and ends the drain: nothing lost, nothing doubled. A worker
-   killed between sending and marking leaves the row ``uncertain`` (never re-sent by itself).
+   works unchanged): each row is claimed, marked *handed over* just before its message goes
+   to the server, and marked sent or failed once the server answered. An invalid or refused
+   address fails that row only; a connection that drops hands the row back (retried with
+   backoff) and ends the drain: nothing lost, nothing doubled. A worker killed between
+   handing a message over and marking it leaves that row ``uncertain`` (never re-sent by
+   itself); rows it had claimed but not handed over are sent again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from notifications.models import EmailSuppression, LocalSubscriber, Notification, SaleStartCampaign
@@ -134,8 +136,11 @@ class _Drain:
         self.campaigns: dict[int, SaleStartCampaign] = {}
         self.messages_for: dict[int, CampaignMessages] = {}
         self.suppressed: dict[int, set[str]] = {}
-        # The one mark per email that makes it exactly once: a precompiled UPDATE.
+        # The two marks per email that make it go once (precompiled: run thousands of times).
         self.mark_sent = jobs.Finisher(Notification, fields=("sent_at", "message_id"))
+        self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at",))
+        # The row the server took last, marked "sent" in the commit that hands the next over.
+        self.unmarked: tuple[int, str, dt.datetime] | None = None
 
     def load(self, campaign_ids: set[int]) -> None:
         self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
@@ -157,6 +162,30 @@ class _Drain:
             )
         return email in self.suppressed[site_id]
 
+    def hand_over(self, pk: int) -> bool:
+        """Record that row ``pk`` goes to the server now, in one commit with the previous row's
+        "sent" (one commit an email, not two). False if the row is no longer this worker's
+        (released as stuck): then it must not go."""
+        with transaction.atomic():
+            self._mark_unmarked()
+            handed = self.mark_handed(pk, handed_at=timezone.now())
+        self.unmarked = None
+        return handed
+
+    def sent(self, pk: int, message_id: str) -> None:
+        """The server took row ``pk``'s message: marked with the next hand-over, or at the end."""
+        self.flush()
+        self.unmarked = (pk, message_id, timezone.now())
+
+    def flush(self) -> None:
+        self._mark_unmarked()
+        self.unmarked = None
+
+    def _mark_unmarked(self) -> None:
+        if self.unmarked is not None:
+            pk, message_id, at = self.unmarked
+            self.mark_sent(pk, status=Notification.Status.SENT, sent_at=at, message_id=message_id)
+
     def open(self) -> None:
         if self.connection is None:
             connection = get_connection()
@@ -164,6 +193,7 @@ class _Drain:
             self.connection = connection
 
     def close(self) -> None:
+        self.flush()
         if self.connection is not None:
             try:
                 self.connection.close()
@@ -211,15 +241,8 @@ def notification_prepare(
     return message, message_id
 
 
-def notification_settle(
-    *, notification: Notification, message_id: str, error: BaseException | None, drain: _Drain
-) -> str:
-    """Mark a row the server took (sent) or refused (failed), or hand it back to retry."""
-    if error is None:
-        drain.mark_sent(
-            notification.pk, status=Notification.Status.SENT, sent_at=timezone.now(), message_id=message_id
-        )
-        return "sent"
+def notification_settle(*, notification: Notification, error: BaseException, drain: _Drain) -> str:
+    """Mark a row the server refused (failed), or hand it back to retry."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         refused = "; ".join(
             f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()
@@ -248,21 +271,29 @@ def notification_settle(
 
 
 def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
-    """Send one claimed row over the drain's connection and settle it at once (the mark that
-    makes it exactly once: see :func:`notifications_release_stuck`)."""
+    """Send one claimed row over the drain's connection: marked handed over just before its
+    message goes, and sent once the server took it (see :func:`notifications_release_stuck`)."""
     prepared = notification_prepare(notification=notification, drain=drain, now=now)
     if isinstance(prepared, str):
         return prepared
     message, message_id = prepared
     try:
         drain.open()
+    except Exception as exc:
+        return notification_settle(notification=notification, error=exc, drain=drain)
+    if not drain.hand_over(notification.pk):
+        return "claim-lost"
+    try:
         drain.connection.send_messages([message])
     except Exception as exc:
-        return notification_settle(notification=notification, message_id=message_id, error=exc, drain=drain)
-    return notification_settle(notification=notification, message_id=message_id, error=None, drain=drain)
+        return notification_settle(notification=notification, error=exc, drain=drain)
+    drain.sent(notification.pk, message_id)
+    return "sent"
 
 
 def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain) -> str:
+    if not drain.hand_over(notification.pk):
+        return "claim-lost"
     try:
         push_deliver(notification=notification, campaign=campaign, context=drain.messages(campaign).context)
     except PushTransient as exc:
@@ -283,9 +314,8 @@ def notifications_drain(
     """Send due notifications over one connection until none is due or the budget is spent.
 
     Rows are claimed ``NOTIFICATIONS_SEND_BATCH`` at a time and sent one by one in pk order,
-    each marked as soon as the server took it: after a crash, only the first unmarked row of a
-    batch may have gone out. At the first transient failure (the server is down) the rest of
-    the batch is handed back untried and the drain stops; the dispatch sweep returns.
+    one message in flight at a time. At the first transient failure (the server is down) the
+    rest of the batch is handed back untried and the drain stops; the dispatch sweep returns.
 
     One thread does it all. A sender thread building the next message while the server
     answered was slower: with the message cheap to build, the two threads spent more time
@@ -317,29 +347,27 @@ def notifications_drain(
 
 
 def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
-    """Rows claimed by a worker that died. A batch is sent in pk order and each row marked as
-    soon as it went, so of a dead batch's rows (one ``claimed_at``) only the first may have
-    been sent unmarked: it becomes ``uncertain`` for staff to decide (never re-sent by itself:
-    nobody is emailed twice); the others were never tried and wait again."""
-    limit = timezone.now() - (older_than if older_than is not None else jobs.stuck_after_default())
+    """Rows claimed by a worker that died. One it handed to the mail server (or the push
+    service) in that claim and did not mark since may have gone out: it becomes ``uncertain``
+    for staff to decide (never re-sent by itself: nobody is emailed twice). One it never handed
+    over did not go: it waits again."""
+    now = timezone.now()
+    limit = now - (older_than if older_than is not None else jobs.stuck_after_default())
     stuck = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit)
-    first_of_batch: dict[dt.datetime | None, int] = {}
-    for pk, claimed_at in stuck.order_by("pk").values_list("pk", "claimed_at"):
-        first_of_batch.setdefault(claimed_at, pk)
-    uncertain = Notification.objects.filter(
-        pk__in=first_of_batch.values(), status=Notification.Status.SENDING
-    ).update(
+    handed = Q(handed_at__isnull=False, handed_at__gte=F("claimed_at"))
+    uncertain = stuck.filter(handed).update(
         status=Notification.Status.UNCERTAIN,
         claimed_at=None,
-        last_error="its worker died while sending: it may or may not have gone out",
-        updated_at=timezone.now(),
+        last_error="its worker died after handing it to the mail server, before the answer was "
+        "recorded: it may or may not have gone out",
+        updated_at=now,
     )
-    again = stuck.exclude(pk__in=first_of_batch.values()).update(
+    again = stuck.exclude(handed).update(
         status=Notification.Status.QUEUED,
         claimed_at=None,
         attempts=F("attempts") - 1,
-        last_error="released: its worker died before trying it",
-        updated_at=timezone.now(),
+        last_error="released: its worker died before handing it over",
+        updated_at=now,
     )
     return uncertain + again
 
