@@ -15,9 +15,9 @@ SMTP sink (aiosmtpd, its own process) that logs each Message-ID it accepts.
    and once after (the machine's pace drifts). Prints the ratio to their mean.
 3. **Crash**: a second campaign of N; its worker is SIGKILLed half-way (``--crashes K``: K
    workers, each killed at the next of K points spread over the campaign) and its claimed rows
-   released (the one handed to the server and not marked becomes ``uncertain``: never resent
-   by itself; the others are sent again), a worker restarted. Counts duplicates and missing
-   at the sink, and which uncertain rows had reached it.
+   released (the last it handed to the server becomes ``uncertain``: never resent by itself;
+   those handed before it were sent; the others are sent again), a worker restarted. Counts
+   duplicates and missing at the sink, and which uncertain rows had reached it.
 """
 
 from __future__ import annotations
@@ -321,7 +321,8 @@ def main() -> None:
         print(
             f"crash:    {args.crashes} worker(s) SIGKILLed and replaced; {released} claimed row(s) released: "
             f"{len(uncertain)} uncertain (handed to the server, not marked: never resent by itself; "
-            f"{len(delivered)} of them had reached the sink), the rest sent again; after the last "
+            f"{len(delivered)} of them had reached the sink), the rest found sent or sent again; "
+            "after the last "
             f"restart {len(seen2)} distinct received, {duplicates} duplicate(s), {len(missing)} missing"
         )
         if missing:

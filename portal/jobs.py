@@ -198,16 +198,6 @@ class ClaimedUpdate:
             return cursor.rowcount == 1
 
 
-class Finisher(ClaimedUpdate):
-    """:func:`finish` as a :class:`ClaimedUpdate`: ``finisher(pk, status=..., error=..., **values)``."""
-
-    def __init__(self, model: type[Job], *, fields: Sequence[str] = ()) -> None:
-        super().__init__(model, fields=("status", "claimed_at", "last_error", *fields))
-
-    def __call__(self, pk: int, *, status: str, error: str = "", **values: Any) -> bool:  # type: ignore[override]
-        return super().__call__(pk, status=status, claimed_at=None, last_error=error, **values)
-
-
 def release_stuck(
     model: type[Job],
     *,

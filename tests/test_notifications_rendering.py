@@ -10,7 +10,6 @@ from django.core import signing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifications.models import Notification
 from notifications.services.emails import (
     UNSUBSCRIBE_SALT,
     RecipientRenderer,
@@ -21,7 +20,6 @@ from notifications.services.emails import (
     unsubscribe_token,
     unsubscribe_token_read,
 )
-from portal import jobs
 
 names = st.one_of(
     st.just(""),
@@ -88,30 +86,3 @@ def test_the_shared_signer_signs_as_signing_dumps_would(site: Any) -> None:
         token.split(":")[0]
         == signing.dumps({"s": site.pk, "e": "ana@example.com"}, salt=UNSUBSCRIBE_SALT).split(":")[0]
     )
-
-
-@pytest.mark.django_db
-def test_the_finisher_marks_only_a_claimed_row_as_finish_does(site: Any) -> None:
-    import time_machine
-    from django.utils import timezone
-
-    from tests.notify_helpers import BEFORE, event_mirror, td_mirror
-
-    with time_machine.travel(BEFORE, tick=False):
-        event_mirror(site)
-        td_mirror(site)
-    campaign = site.sale_start_campaigns.get()
-    rows = Notification.objects.bulk_create(
-        [Notification(campaign=campaign, email=f"p{i}@example.com", status="queued") for i in range(3)]
-    )
-    mark = jobs.Finisher(Notification, fields=("sent_at", "message_id"))
-    now = timezone.now()
-    assert jobs.claim(Notification, rows[0].pk)
-    assert mark(rows[0].pk, status="sent", sent_at=now, message_id="<m0@x>") is True
-    assert mark(rows[0].pk, status="failed", sent_at=now, message_id="<again@x>") is False  # settled already
-    assert mark(rows[1].pk, status="sent", sent_at=now, message_id="<m1@x>") is False  # never claimed
-    done = Notification.objects.get(pk=rows[0].pk)
-    assert (done.status, done.claimed_at, done.sent_at, done.message_id) == ("sent", None, now, "<m0@x>")
-    assert Notification.objects.get(pk=rows[1].pk).status == "queued"
-    with pytest.raises(TypeError):
-        mark(rows[2].pk, status="sent", sent_at=now)

@@ -186,7 +186,7 @@ def _kill_at(
         ("sending", [2], "the server may have it: it is the one row staff decide on"),
         ("after the server took it", [2], "delivered, but the answer was never recorded"),
         ("building the next", [2], "the row before was taken by the server and not yet marked"),
-        ("handing over", [1], "killed in the commit that marks the first sent and hands the second over"),
+        ("handing over", [2], "killed handing the third over: the second, which the server took, was last"),
     ],
 )
 @responses.activate
@@ -210,7 +210,7 @@ def test_a_killed_worker_leaves_only_the_row_in_the_servers_hands_uncertain(
     elif where == "building the next":
         _kill_at(monkeypatch, CampaignMessages, "build", 3)
     else:
-        _kill_at(monkeypatch, jobs.ClaimedUpdate, "__call__", 3)  # handed 1, marked 1 sent, handing 2
+        _kill_at(monkeypatch, jobs.ClaimedUpdate, "__call__", 3)  # the third hand-over
     with time_machine.travel(START, tick=False) as traveller:
         campaigns_drain(budget_seconds=1)
         pks = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
@@ -324,3 +324,24 @@ def test_an_uncertain_email_is_a_health_problem_until_staff_send_it_again(
         notifications_drain(budget_seconds=1)
     assert [m.to[0] for m in mail.outbox] == emails
     assert not [p for p in problems() if p.key == "uncertain_notifications"]
+
+
+def test_the_hand_over_statement_writes_only_a_row_this_worker_holds(
+    site: WixSite, campaign: SaleStartCampaign
+) -> None:
+    rows = Notification.objects.bulk_create(
+        [Notification(campaign=campaign, email=f"p{i}@example.com", status="queued") for i in range(3)]
+    )
+    hand_over = jobs.ClaimedUpdate(Notification, fields=("handed_at", "message_id"))
+    assert jobs.claim(Notification, rows[0].pk)
+    assert hand_over(rows[0].pk, handed_at=START, message_id="<m0@x>") is True
+    assert hand_over(rows[1].pk, handed_at=START, message_id="<m1@x>") is False  # never claimed
+    jobs.finish(Notification, rows[0].pk, status="sent")
+    assert hand_over(rows[0].pk, handed_at=START, message_id="<again@x>") is False  # settled since
+    assert list(Notification.objects.order_by("pk").values_list("status", "handed_at", "message_id")) == [
+        ("sent", START, "<m0@x>"),
+        ("queued", None, ""),
+        ("queued", None, ""),
+    ]
+    with pytest.raises(TypeError):
+        hand_over(rows[2].pk, handed_at=START)

@@ -136,11 +136,12 @@ class _Drain:
         self.campaigns: dict[int, SaleStartCampaign] = {}
         self.messages_for: dict[int, CampaignMessages] = {}
         self.suppressed: dict[int, set[str]] = {}
-        # The two marks per email that make it go once (precompiled: run thousands of times).
-        self.mark_sent = jobs.Finisher(Notification, fields=("sent_at", "message_id"))
-        self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at",))
-        # The row the server took last, marked "sent" in the commit that hands the next over.
-        self.unmarked: tuple[int, str, dt.datetime] | None = None
+        # One statement an email, run thousands of times (precompiled): the hand-over, just
+        # before the message goes. "Sent" is written for the rows the server took when the
+        # batch ends: a row is handed over only once the server took the one before (or
+        # refused it, which is marked at once), so the hand-overs tell which went.
+        self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at", "message_id"))
+        self.accepted: list[int] = []
 
     def load(self, campaign_ids: set[int]) -> None:
         self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
@@ -162,29 +163,23 @@ class _Drain:
             )
         return email in self.suppressed[site_id]
 
-    def hand_over(self, pk: int) -> bool:
-        """Record that row ``pk`` goes to the server now, in one commit with the previous row's
-        "sent" (one commit an email, not two). False if the row is no longer this worker's
-        (released as stuck): then it must not go."""
-        with transaction.atomic():
-            self._mark_unmarked()
-            handed = self.mark_handed(pk, handed_at=timezone.now())
-        self.unmarked = None
-        return handed
+    def hand_over(self, pk: int, message_id: str = "") -> bool:
+        """Record that row ``pk`` goes to the server now. False if it is no longer this
+        worker's (released as stuck): then it must not go."""
+        return self.mark_handed(pk, handed_at=timezone.now(), message_id=message_id)
 
-    def sent(self, pk: int, message_id: str) -> None:
-        """The server took row ``pk``'s message: marked with the next hand-over, or at the end."""
-        self.flush()
-        self.unmarked = (pk, message_id, timezone.now())
+    def sent(self, pk: int) -> None:
+        """The server took row ``pk``'s message (marked sent by :meth:`flush`)."""
+        self.accepted.append(pk)
 
     def flush(self) -> None:
-        self._mark_unmarked()
-        self.unmarked = None
-
-    def _mark_unmarked(self) -> None:
-        if self.unmarked is not None:
-            pk, message_id, at = self.unmarked
-            self.mark_sent(pk, status=Notification.Status.SENT, sent_at=at, message_id=message_id)
+        """Mark the rows the server took as sent, in one statement (``sent_at``: when each was
+        handed over, a round trip before the server took it)."""
+        if self.accepted:
+            Notification.objects.filter(pk__in=self.accepted, status=Notification.Status.SENDING).update(
+                status=Notification.Status.SENT, claimed_at=None, last_error="", sent_at=F("handed_at")
+            )
+            self.accepted.clear()
 
     def open(self) -> None:
         if self.connection is None:
@@ -272,7 +267,7 @@ def notification_settle(*, notification: Notification, error: BaseException, dra
 
 def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
     """Send one claimed row over the drain's connection: marked handed over just before its
-    message goes, and sent once the server took it (see :func:`notifications_release_stuck`)."""
+    message goes (see :func:`notifications_release_stuck`)."""
     prepared = notification_prepare(notification=notification, drain=drain, now=now)
     if isinstance(prepared, str):
         return prepared
@@ -281,13 +276,13 @@ def notification_send(*, notification: Notification, drain: _Drain, now: dt.date
         drain.open()
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
-    if not drain.hand_over(notification.pk):
+    if not drain.hand_over(notification.pk, message_id):
         return "claim-lost"
     try:
         drain.connection.send_messages([message])
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
-    drain.sent(notification.pk, message_id)
+    drain.sent(notification.pk)
     return "sent"
 
 
@@ -339,6 +334,7 @@ def notifications_drain(
                 if notification_send(notification=found[pk], drain=drain) in STOP:
                     jobs.unclaim(Notification, batch[index + 1 :])
                     return done
+            drain.flush()
     finally:
         drain.close()
     if time.monotonic() >= deadline:
@@ -347,29 +343,40 @@ def notifications_drain(
 
 
 def notifications_release_stuck(*, older_than: dt.timedelta | None = None) -> int:
-    """Rows claimed by a worker that died. One it handed to the mail server (or the push
-    service) in that claim and did not mark since may have gone out: it becomes ``uncertain``
-    for staff to decide (never re-sent by itself: nobody is emailed twice). One it never handed
-    over did not go: it waits again."""
+    """Rows claimed by a worker that died (claimed together: one ``claimed_at``). It handed
+    them to the server in pk order, each only once the server had taken the one before: so of
+    the rows it handed over and did not mark, all but the last were sent, and the last may or
+    may not have gone out. That one becomes ``uncertain`` for staff to decide (never re-sent by
+    itself: nobody is emailed twice). Rows it never handed over did not go: they wait again."""
     now = timezone.now()
     limit = now - (older_than if older_than is not None else jobs.stuck_after_default())
     stuck = Notification.objects.filter(status=Notification.Status.SENDING, claimed_at__lt=limit)
     handed = Q(handed_at__isnull=False, handed_at__gte=F("claimed_at"))
-    uncertain = stuck.filter(handed).update(
+    last: dict[dt.datetime | None, int] = {}
+    for pk, claimed_at in stuck.filter(handed).order_by("pk").values_list("pk", "claimed_at"):
+        last[claimed_at] = pk
+    uncertain = stuck.filter(pk__in=last.values()).update(
         status=Notification.Status.UNCERTAIN,
         claimed_at=None,
         last_error="its worker died after handing it to the mail server, before the answer was "
         "recorded: it may or may not have gone out",
         updated_at=now,
     )
-    again = stuck.exclude(handed).update(
+    sent = stuck.filter(handed).update(
+        status=Notification.Status.SENT,
+        claimed_at=None,
+        last_error="",
+        sent_at=F("handed_at"),
+        updated_at=now,
+    )
+    again = stuck.update(
         status=Notification.Status.QUEUED,
         claimed_at=None,
         attempts=F("attempts") - 1,
         last_error="released: its worker died before handing it over",
         updated_at=now,
     )
-    return uncertain + again
+    return uncertain + sent + again
 
 
 def notifications_resend(*, notification_ids: list[int], by: Any = None) -> int:
