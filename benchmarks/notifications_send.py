@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import random
 import re
 import resource
 import signal
@@ -302,13 +303,16 @@ def main() -> None:
         release(second)
         ids2 = campaign_ids(second)
 
-        released = 0
+        released, kills = 0, []
         for k in range(1, args.crashes + 1):  # kill points spread over the campaign
+            # Anywhere in a batch of rows (a round number would kill at the batch's end each time).
+            at = n * k // (args.crashes + 1) + random.randrange(50)
             (victim,) = workers(worker_env, 1)
-            while sum(1 for i in sink_ids(log) if i in ids2) < n * k // (args.crashes + 1):
+            while sum(1 for i in sink_ids(log) if i in ids2) < at:
                 time.sleep(0.02)
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
+            kills.append(sum(1 for i in sink_ids(log) if i in ids2))
             released += notifications_release_stuck(older_than=dt.timedelta(0))
         wait_all(workers(worker_env, 1))
         seen2 = Counter(i for i in sink_ids(log) if i in ids2)
@@ -319,7 +323,8 @@ def main() -> None:
         )
         delivered = [pk for pk in uncertain if message_id_for(pk) in seen2]
         print(
-            f"crash:    {args.crashes} worker(s) SIGKILLed and replaced; {released} claimed row(s) released: "
+            f"crash:    {args.crashes} worker(s) SIGKILLed (at {kills} of {n} received) and replaced; "
+            f"{released} claimed row(s) released: "
             f"{len(uncertain)} uncertain (handed to the server, not marked: never resent by itself; "
             f"{len(delivered)} of them had reached the sink), the rest found sent or sent again; "
             "after the last "
