@@ -236,6 +236,49 @@ def test_a_killed_worker_leaves_only_the_row_in_the_servers_hands_uncertain(
     ]
 
 
+@pytest.mark.parametrize(
+    ("where", "uncertain", "missing", "why"),
+    [
+        ("RCPT", [1], [], "before its data nothing went: the second goes again; the first was last handed"),
+        ("DATA", [2], [2], "its data had started: the server may have it, so staff decide"),
+    ],
+)
+@responses.activate
+def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
+    site: WixSite,
+    campaign: SaleStartCampaign,
+    killed: None,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    where: str,
+    uncertain: list[int],
+    missing: list[int],
+    why: str,
+) -> None:
+    from portal.mailsink import MailSink
+
+    emails = _subscribers(site, 4)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    _kill_at(monkeypatch, smtplib.SMTP, "rcpt" if where == "RCPT" else "data", 2)
+    with MailSink() as sink, time_machine.travel(START, tick=False) as traveller:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+        campaigns_drain(budget_seconds=1)
+        with pytest.raises(WorkerKilled):
+            notifications_drain(budget_seconds=1)
+        monkeypatch.undo()
+        second = Notification.objects.get(email=emails[1])
+        assert (second.handed_at is not None) is (where == "DATA")
+        traveller.shift(dt.timedelta(hours=1))
+        notifications_release_stuck()
+        notifications_drain(budget_seconds=1)
+    received = [r[0] for r in sink.recipients]
+    assert len(received) == len(set(received)), "nobody twice"
+    assert sorted(set(emails) - set(received)) == [emails[i - 1] for i in missing], why
+    statuses = [Notification.objects.get(email=e).status for e in emails]
+    assert statuses == ["uncertain" if i + 1 in uncertain else "sent" for i in range(4)], why
+
+
 @responses.activate
 def test_an_uncertain_row_is_sent_again_only_by_staff(
     site: WixSite, campaign: SaleStartCampaign, killed: None, monkeypatch: pytest.MonkeyPatch

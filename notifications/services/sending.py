@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import smtplib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -127,6 +128,10 @@ def campaigns_drain(*, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: f
 
 
 # --- 2. the notifications -------------------------------------------------------------------
+class ClaimLost(Exception):
+    """The row about to go is no longer this worker's (it was released as stuck)."""
+
+
 class _Drain:
     """One drain's state: its SMTP connection, and per campaign the templates, the context and
     the sender, read once (the campaign itself is read again for each batch: a cancel shows)."""
@@ -142,6 +147,10 @@ class _Drain:
         # refused it, which is marked at once), so the hand-overs tell which went.
         self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at", "message_id"))
         self.accepted: list[int] = []
+        # The row whose message is going now (its pk and Message-ID), and whether the SMTP
+        # connection hands it over itself as the message data starts (see :meth:`open`).
+        self.sending: tuple[int, str] = (0, "")
+        self.at_data = False
 
     def load(self, campaign_ids: set[int]) -> None:
         self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
@@ -186,6 +195,23 @@ class _Drain:
             connection = get_connection()
             connection.open()
             self.connection = connection
+            # Django's SMTP backend: the hand-over is written as smtplib starts the message
+            # data, once the server has answered MAIL and RCPT. A server delivers nothing
+            # before the data's end, so a worker killed before that point sent nothing and its
+            # row can go again; the window in which a message's fate is unknown shrinks to the
+            # data itself. (Other backends, an ESP's API, hand over before the call.)
+            smtp = getattr(connection, "connection", None)
+            self.at_data = isinstance(smtp, smtplib.SMTP)
+            if isinstance(smtp, smtplib.SMTP):
+                smtp.data = self._handing_over(smtp.data)  # type: ignore[method-assign,assignment]
+
+    def _handing_over(self, data: Callable[[Any], tuple[int, bytes]]) -> Callable[[Any], tuple[int, bytes]]:
+        def data_once_handed_over(msg: Any) -> tuple[int, bytes]:
+            if not self.hand_over(*self.sending):
+                raise ClaimLost(self.sending[0])
+            return data(msg)
+
+        return data_once_handed_over
 
     def close(self) -> None:
         self.flush()
@@ -276,10 +302,14 @@ def notification_send(*, notification: Notification, drain: _Drain, now: dt.date
         drain.open()
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
-    if not drain.hand_over(notification.pk, message_id):
+    drain.sending = (notification.pk, message_id)
+    if not drain.at_data and not drain.hand_over(notification.pk, message_id):
         return "claim-lost"
     try:
         drain.connection.send_messages([message])
+    except ClaimLost:
+        drain.close()  # the server holds this message's MAIL and RCPT: start afresh
+        return "claim-lost"
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
     drain.sent(notification.pk)
