@@ -204,23 +204,24 @@ class CampaignEmail(EmailMultiAlternatives):
             return None  # Django would make one up (a DNS lookup): the ledger always gives one
         headers += [(name, str(value)) for name, value in self.extra_headers.items()]
         text, html = self.body, self.alternatives[0][0]
-        # Off the fast path if either part is: checked once, with CRLF (the linesep does not
-        # change which parts qualify).
-        probe = [_text_part(text, "plain", "\r\n"), _text_part(html, "html", "\r\n")]
-        if probe[0] is None or probe[1] is None:
+        # Written with CRLF (what SMTP sends) now: an off-path part or a refused header shows
+        # here, as message() would show it; another linesep is written when asked for.
+        crlf_parts = [_text_part(text, "plain", "\r\n"), _text_part(html, "html", "\r\n")]
+        if crlf_parts[0] is None or crlf_parts[1] is None:
             return None
-        boundary = _boundary(probe)  # type: ignore[arg-type]
-        for name, value in headers:
-            header_line(name, value)  # raises BadHeaderError now, as message() would
+        boundary = _boundary(crlf_parts)  # type: ignore[arg-type]
+        crlf_headers = [header_line(name, value, encoding=encoding) for name, value in headers]
 
         def render(linesep: str) -> bytes:
-            parts = [_text_part(text, "plain", linesep), _text_part(html, "html", linesep)]
+            if linesep == "\r\n":
+                parts, lines = crlf_parts, crlf_headers
+            else:
+                parts = [_text_part(text, "plain", linesep), _text_part(html, "html", linesep)]
+                lines = [
+                    header_line(name, value, encoding=encoding, linesep=linesep) for name, value in headers
+                ]
             nl = linesep.encode()
-            out = [
-                _content_type_line(boundary, linesep),
-                f"MIME-Version: 1.0{linesep}".encode(),
-            ]
-            out += [header_line(name, value, encoding=encoding, linesep=linesep) for name, value in headers]
+            out = [_content_type_line(boundary, linesep), f"MIME-Version: 1.0{linesep}".encode(), *lines]
             dash = f"--{boundary}".encode()
             out += [nl, dash, nl, parts[0], nl, dash, nl, parts[1], nl, dash, b"--", nl]  # type: ignore[list-item]
             return b"".join(out)
