@@ -46,7 +46,7 @@ class FlakyBackend(BaseEmailBackend):
             if message.to[0] in FlakyBackend.refuse:
                 raise smtplib.SMTPRecipientsRefused({message.to[0]: (550, b"no such user")})
             if FlakyBackend.down_after is not None and len(FlakyBackend.sent) >= FlakyBackend.down_after:
-                raise smtplib.SMTPServerDisconnected("gone")
+                raise smtplib.SMTPResponseException(421, b"4.3.2 gone for maintenance")
             FlakyBackend.sent.append(message)
         return len(messages)
 
@@ -163,18 +163,25 @@ def killed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _kill_at(
-    monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: int, *, after: bool = False
+    monkeypatch: pytest.MonkeyPatch,
+    target: Any,
+    name: str,
+    call: int,
+    *,
+    after: bool = False,
+    error: BaseException | type[BaseException] = WorkerKilled,
 ) -> None:
-    """``target.name`` dies on its ``call``-th call (before doing its work, or after)."""
+    """``target.name`` raises ``error`` (dies, by default) on its ``call``-th call, before doing
+    its work or after."""
     real, calls = getattr(target, name), []
 
     def dying(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == call and not after:
-            raise WorkerKilled
+            raise error
         result = real(*args, **kwargs)
         if len(calls) == call:
-            raise WorkerKilled
+            raise error
         return result
 
     monkeypatch.setattr(target, name, dying)
@@ -277,6 +284,47 @@ def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
     assert sorted(set(emails) - set(received)) == [emails[i - 1] for i in missing], why
     statuses = [Notification.objects.get(email=e).status for e in emails]
     assert statuses == ["uncertain" if i + 1 in uncertain else "sent" for i in range(4)], why
+
+
+@pytest.mark.parametrize(
+    ("phase", "status"),
+    [
+        ("rcpt", "sent"),  # nothing had gone: retried after its backoff, and sent once
+        ("data", "uncertain"),  # the message had gone, the answer never came: staff decide
+    ],
+)
+@responses.activate
+def test_a_connection_that_breaks_is_retried_only_if_the_message_had_not_gone(
+    site: WixSite,
+    campaign: SaleStartCampaign,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    phase: str,
+    status: str,
+) -> None:
+    from portal.mailsink import MailSink
+
+    emails = _subscribers(site, 3)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    broken = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+    _kill_at(monkeypatch, smtplib.SMTP, phase, 2, after=phase == "data", error=broken)
+    with MailSink() as sink, time_machine.travel(START, tick=False) as traveller:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+        campaigns_drain(budget_seconds=1)
+        notifications_drain(budget_seconds=1)
+        monkeypatch.undo()
+        traveller.shift(dt.timedelta(hours=2))  # past the backoff
+        notifications_drain(budget_seconds=1)
+    assert sorted(r[0] for r in sink.recipients) == emails  # each once
+    second = Notification.objects.get(email=emails[1])
+    assert second.status == status
+    if status == "uncertain":
+        assert (
+            "may or may not have arrived" in second.last_error and "unexpectedly closed" in second.last_error
+        )
+    else:
+        assert second.attempts == 2
 
 
 @responses.activate

@@ -151,6 +151,7 @@ class _Drain:
         # connection hands it over itself as the message data starts (see :meth:`open`).
         self.sending: tuple[int, str] = (0, "")
         self.at_data = False
+        self.handed: int | None = None  # the row whose message went, for this send
 
     def load(self, campaign_ids: set[int]) -> None:
         self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
@@ -175,7 +176,10 @@ class _Drain:
     def hand_over(self, pk: int, message_id: str = "") -> bool:
         """Record that row ``pk`` goes to the server now. False if it is no longer this
         worker's (released as stuck): then it must not go."""
-        return self.mark_handed(pk, handed_at=timezone.now(), message_id=message_id)
+        if not self.mark_handed(pk, handed_at=timezone.now(), message_id=message_id):
+            return False
+        self.handed = pk
+        return True
 
     def sent(self, pk: int) -> None:
         """The server took row ``pk``'s message (marked sent by :meth:`flush`)."""
@@ -263,7 +267,8 @@ def notification_prepare(
 
 
 def notification_settle(*, notification: Notification, error: BaseException, drain: _Drain) -> str:
-    """Mark a row the server refused (failed), or hand it back to retry."""
+    """Mark a row the server refused (failed), hand it back to retry, or (the connection broke
+    after its message went) leave it uncertain."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         refused = "; ".join(
             f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()
@@ -287,7 +292,18 @@ def notification_settle(*, notification: Notification, error: BaseException, dra
         return _transient(notification, f"SMTP {error.smtp_code}: {text}")
     if isinstance(error, smtplib.SMTPException | OSError):
         drain.close()  # the server went away: the next drain opens a fresh connection
-        return _transient(notification, f"{error.__class__.__name__}: {error}")
+        why = f"{error.__class__.__name__}: {error}"
+        if drain.handed == notification.pk:
+            # No answer after the message went: the server may have taken it. Sent again it
+            # could arrive twice, so staff decide (as after a worker's death).
+            jobs.finish(
+                Notification,
+                notification.pk,
+                status=Notification.Status.UNCERTAIN,
+                error=f"the connection broke after the message went ({why}): it may or may not have arrived",
+            )
+            return "uncertain"
+        return _transient(notification, why)
     raise error
 
 
@@ -302,7 +318,7 @@ def notification_send(*, notification: Notification, drain: _Drain, now: dt.date
         drain.open()
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
-    drain.sending = (notification.pk, message_id)
+    drain.sending, drain.handed = (notification.pk, message_id), None
     if not drain.at_data and not drain.hand_over(notification.pk, message_id):
         return "claim-lost"
     try:
@@ -330,7 +346,8 @@ def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain
     return "sent"
 
 
-STOP = ("retry-scheduled", "gave-up")
+# Outcomes that end a drain: the server is down, or went away mid-message.
+STOP = ("retry-scheduled", "gave-up", "uncertain")
 
 
 def notifications_drain(
