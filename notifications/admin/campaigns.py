@@ -148,7 +148,13 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["email", "campaign", "channel", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "channel"]
     list_select_related = ["campaign__event", "campaign__site"]
-    search_fields = ["email"]
+    search_fields = ["email", "message_id"]  # a Message-ID from the mail server's log finds its row
+    # What happened first; the job engine's bookkeeping after.
+    fields = [
+        *("campaign", "channel", "email", "name", "status", "last_error"),
+        *("message_id", "handed_at", "sent_at", "attempts", "not_before", "claimed_at"),
+        *("retried_by", "retry_reason"),
+    ]
     raw_id_fields = ["campaign"]
     show_full_result_count = False
     actions = ["send_again"]

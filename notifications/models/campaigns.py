@@ -77,8 +77,9 @@ class SaleStartCampaign(Job):
 
 class Notification(Job):
     """The exactly-once guard: written (unique per campaign, channel and address) before any
-    send, then sent once. A worker killed mid-send leaves it ``uncertain`` (never re-sent by
-    itself: staff decide), so nobody is emailed twice."""
+    send, then sent once. A row whose message's fate is unknown (its worker died, or the
+    connection broke, after the message went) is ``uncertain``: never re-sent by itself (staff
+    decide), so nobody is emailed twice."""
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
@@ -90,7 +91,7 @@ class Notification(Job):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
-        UNCERTAIN = "uncertain", "Uncertain (worker died mid-send)"
+        UNCERTAIN = "uncertain", "Uncertain (may or may not have gone out)"
 
     WAITING = Status.QUEUED
     CLAIMED = Status.SENDING
@@ -103,7 +104,7 @@ class Notification(Job):
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    message_id = models.CharField(max_length=200, blank=True)
+    message_id = models.CharField("Message-ID", max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # Written in the same commit as the previous row's "sent", just before the message goes to
     # the server: a dead worker's row handed over in its claim (handed_at >= claimed_at) may
