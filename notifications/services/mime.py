@@ -44,7 +44,7 @@ _TOKEN_WIDTH = len(repr(sys.maxsize - 1))
 _BOUNDARY_LENGTH = 15 + _TOKEN_WIDTH + 2
 _PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")
 _ONE_WORD = re.compile(r"[\x21-\x7e]+\Z")
-_NEWLINES = re.compile(r"\r\n|\r|\n")  # the generator's NLCRE: every line end becomes linesep
+_NEWLINES = re.compile(r"\r\n|\r|\n")  # the generator's NLCRE
 _HANDLED = {"from", "to", "cc", "reply-to"}  # message() sets these itself
 
 
@@ -90,19 +90,16 @@ def _text_part(text: str, subtype: str, linesep: str) -> bytes | None:
     write it otherwise (quoted-printable for long lines, or text that is not UTF-8)."""
     if _has_long_lines(text):
         return None
-    try:
-        data = text.encode("utf-8")
+    try:  # every line end becomes linesep, as the generator splits and rejoins the lines
+        body = linesep.join(_NEWLINES.split(text)).encode("utf-8")
     except UnicodeEncodeError:
         return None
-    cte = "7bit" if data.isascii() else "8bit"
+    cte = "7bit" if body.isascii() else "8bit"
     head = (
         f'Content-Type: text/{subtype}; charset="utf-8"{linesep}'
         f"MIME-Version: 1.0{linesep}"
         f"Content-Transfer-Encoding: {cte}{linesep}{linesep}"
     ).encode("ascii")
-    lines = _NEWLINES.split(text)
-    # The generator writes a line end after each line but the last, and the last if not empty.
-    body = linesep.join(lines).encode("utf-8")
     return head + body
 
 
