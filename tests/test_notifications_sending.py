@@ -14,8 +14,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from notifications.models import Notification, SaleStartCampaign
 from notifications.services.campaigns import campaign_send_now
+from notifications.services.delivery import Delivery
 from notifications.services.sending import (
-    _Drain,
     campaigns_drain,
     notifications_drain,
     notifications_release_stuck,
@@ -159,7 +159,7 @@ class WorkerKilled(BaseException):
 @pytest.fixture
 def killed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A killed process closes nothing and marks nothing on its way out."""
-    monkeypatch.setattr(_Drain, "close", lambda self: None)
+    monkeypatch.setattr(Delivery, "close", lambda self: None)
 
 
 def _kill_at(

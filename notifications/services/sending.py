@@ -6,11 +6,12 @@
    a campaign found due more than ``NOTIFICATIONS_GRACE_MINUTES`` late waits for staff.
 2. Notifications drain over one SMTP connection (Django's email backend, so django-anymail
    works unchanged): each row is claimed, marked *handed over* just before its message goes
-   to the server, and marked sent or failed once the server answered. An invalid or refused
-   address fails that row only; a connection that drops hands the row back (retried with
-   backoff) and ends the drain: nothing lost, nothing doubled. A worker killed between
-   handing a message over and marking it leaves that row ``uncertain`` (never re-sent by
-   itself); rows it had claimed but not handed over are sent again.
+   to the server (``notifications.services.delivery``), and marked sent or failed once the
+   server answered. An invalid or refused address fails that row only; a connection that
+   drops before a message went hands its row back (retried with backoff) and ends the drain:
+   nothing lost, nothing doubled. A message whose fate is unknown (the connection dropped, or
+   the worker was killed, after it went) leaves its row ``uncertain``, never re-sent by
+   itself; rows a dead worker had claimed but not handed over are sent again.
 """
 
 from __future__ import annotations
@@ -19,20 +20,19 @@ import datetime as dt
 import logging
 import smtplib
 import time
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import get_connection
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from notifications.models import EmailSuppression, LocalSubscriber, Notification, SaleStartCampaign
+from notifications.models import Notification, SaleStartCampaign
 from notifications.services.consent import recipients_resolve
-from notifications.services.emails import CampaignMessages, message_id_for
+from notifications.services.delivery import ClaimLost, Delivery
+from notifications.services.emails import message_id_for
 from notifications.services.mime import CampaignEmail
 from notifications.services.push import PushFailed, PushTransient, push_deliver, push_endpoint_for
 from notifications.sources.base import SourceBlocked, SourceError
@@ -128,105 +128,6 @@ def campaigns_drain(*, budget_seconds: float = DRAIN_BUDGET_SECONDS, woken_at: f
 
 
 # --- 2. the notifications -------------------------------------------------------------------
-class ClaimLost(Exception):
-    """The row about to go is no longer this worker's (it was released as stuck)."""
-
-
-class _Drain:
-    """One drain's state: its SMTP connection, and per campaign the templates, the context and
-    the sender, read once (the campaign itself is read again for each batch: a cancel shows)."""
-
-    def __init__(self) -> None:
-        self.connection: Any = None
-        self.campaigns: dict[int, SaleStartCampaign] = {}
-        self.messages_for: dict[int, CampaignMessages] = {}
-        self.suppressed: dict[int, set[str]] = {}
-        # One statement an email, run thousands of times (precompiled): the hand-over, just
-        # before the message goes. "Sent" is written for the rows the server took when the
-        # batch ends: a row is handed over only once the server took the one before (or
-        # refused it, which is marked at once), so the hand-overs tell which went.
-        self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at", "message_id"))
-        self.accepted: list[int] = []
-        # The row whose message is going now (its pk and Message-ID), and whether the SMTP
-        # connection hands it over itself as the message data starts (see :meth:`open`).
-        self.sending: tuple[int, str] = (0, "")
-        self.at_data = False
-        self.handed: int | None = None  # the row whose message went, for this send
-
-    def load(self, campaign_ids: set[int]) -> None:
-        self.campaigns = SaleStartCampaign.objects.select_related("site", "event").in_bulk(campaign_ids)
-
-    def messages(self, campaign: SaleStartCampaign) -> CampaignMessages:
-        if campaign.pk not in self.messages_for:
-            self.messages_for[campaign.pk] = CampaignMessages(campaign=campaign)
-        return self.messages_for[campaign.pk]
-
-    def is_suppressed(self, site_id: int, email: str) -> bool:
-        """Unsubscribed since the ledger was written (read once per drain and site)."""
-        if site_id not in self.suppressed:
-            self.suppressed[site_id] = set(
-                EmailSuppression.objects.filter(site_id=site_id).values_list("email", flat=True)
-            ) | set(
-                LocalSubscriber.objects.filter(site_id=site_id, unsubscribed=True).values_list(
-                    "email", flat=True
-                )
-            )
-        return email in self.suppressed[site_id]
-
-    def hand_over(self, pk: int, message_id: str = "") -> bool:
-        """Record that row ``pk`` goes to the server now. False if it is no longer this
-        worker's (released as stuck): then it must not go."""
-        if not self.mark_handed(pk, handed_at=timezone.now(), message_id=message_id):
-            return False
-        self.handed = pk
-        return True
-
-    def sent(self, pk: int) -> None:
-        """The server took row ``pk``'s message (marked sent by :meth:`flush`)."""
-        self.accepted.append(pk)
-
-    def flush(self) -> None:
-        """Mark the rows the server took as sent, in one statement (``sent_at``: when each was
-        handed over, a round trip before the server took it)."""
-        if self.accepted:
-            Notification.objects.filter(pk__in=self.accepted, status=Notification.Status.SENDING).update(
-                status=Notification.Status.SENT, claimed_at=None, last_error="", sent_at=F("handed_at")
-            )
-            self.accepted.clear()
-
-    def open(self) -> None:
-        if self.connection is None:
-            connection = get_connection()
-            connection.open()
-            self.connection = connection
-            # Django's SMTP backend: the hand-over is written as smtplib starts the message
-            # data, once the server has answered MAIL and RCPT. A server delivers nothing
-            # before the data's end, so a worker killed before that point sent nothing and its
-            # row can go again; the window in which a message's fate is unknown shrinks to the
-            # data itself. (Other backends, an ESP's API, hand over before the call.)
-            smtp = getattr(connection, "connection", None)
-            self.at_data = isinstance(smtp, smtplib.SMTP)
-            if isinstance(smtp, smtplib.SMTP):
-                smtp.data = self._handing_over(smtp.data)  # type: ignore[method-assign,assignment]
-
-    def _handing_over(self, data: Callable[[Any], tuple[int, bytes]]) -> Callable[[Any], tuple[int, bytes]]:
-        def data_once_handed_over(msg: Any) -> tuple[int, bytes]:
-            if not self.hand_over(*self.sending):
-                raise ClaimLost(self.sending[0])
-            return data(msg)
-
-        return data_once_handed_over
-
-    def close(self) -> None:
-        self.flush()
-        if self.connection is not None:
-            try:
-                self.connection.close()
-            except Exception:  # a connection that already broke closes as it can
-                log.debug("SMTP connection did not close cleanly", exc_info=True)
-            self.connection = None
-
-
 def _skip(pk: int, why: str) -> str:
     jobs.finish(Notification, pk, status=Notification.Status.SKIPPED, error=why)
     return "skipped"
@@ -240,7 +141,7 @@ def _transient(notification: Notification, error: str) -> str:
 
 
 def notification_prepare(
-    *, notification: Notification, drain: _Drain, now: dt.datetime | None = None
+    *, notification: Notification, drain: Delivery, now: dt.datetime | None = None
 ) -> tuple[CampaignEmail, str] | str:
     """The message for a claimed row and its Message-ID; or, for a row settled here (skipped,
     invalid, a push), its outcome."""
@@ -266,7 +167,7 @@ def notification_prepare(
     return message, message_id
 
 
-def notification_settle(*, notification: Notification, error: BaseException, drain: _Drain) -> str:
+def notification_settle(*, notification: Notification, error: BaseException, drain: Delivery) -> str:
     """Mark a row the server refused (failed), hand it back to retry, or (the connection broke
     after its message went) leave it uncertain."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
@@ -307,7 +208,7 @@ def notification_settle(*, notification: Notification, error: BaseException, dra
     raise error
 
 
-def notification_send(*, notification: Notification, drain: _Drain, now: dt.datetime | None = None) -> str:
+def notification_send(*, notification: Notification, drain: Delivery, now: dt.datetime | None = None) -> str:
     """Send one claimed row over the drain's connection: marked handed over just before its
     message goes (see :func:`notifications_release_stuck`)."""
     prepared = notification_prepare(notification=notification, drain=drain, now=now)
@@ -332,7 +233,7 @@ def notification_send(*, notification: Notification, drain: _Drain, now: dt.date
     return "sent"
 
 
-def _push(notification: Notification, campaign: SaleStartCampaign, drain: _Drain) -> str:
+def _push(notification: Notification, campaign: SaleStartCampaign, drain: Delivery) -> str:
     if not drain.hand_over(notification.pk):
         return "claim-lost"
     try:
@@ -363,7 +264,7 @@ def notifications_drain(
     answered was slower: with the message cheap to build, the two threads spent more time
     handing the GIL to each other than they saved (the send benchmark measured both).
     """
-    drain = _Drain()
+    drain = Delivery()
     done = 0
     deadline = time.monotonic() + budget_seconds
     try:
