@@ -243,15 +243,46 @@ def test_a_killed_worker_leaves_only_the_row_in_the_servers_hands_uncertain(
     ]
 
 
+def _at_end_of_data(monkeypatch: pytest.MonkeyPatch, message: int, fault: str) -> None:
+    """A real smtplib connection fails at its ``message``-th message: ``"data"``, the
+    connection breaks half-way through the message's data (smtplib closes it and raises, as
+    on a broken pipe); ``"killed"``, the worker dies right after the end of the data went;
+    ``"no answer"``, the server takes the message but its answer never arrives."""
+    send, getreply, ends = smtplib.SMTP.send, smtplib.SMTP.getreply, []
+
+    def failing_send(self: smtplib.SMTP, s: Any) -> None:
+        if fault == "data" and isinstance(s, bytes) and s != b".\r\n" and len(ends) == message - 1:
+            self.sock.sendall(s[: len(s) // 2])
+            self.close()
+            raise smtplib.SMTPServerDisconnected("Server not connected")
+        send(self, s)
+        if s == b".\r\n":
+            ends.append(1)
+            if fault == "killed" and len(ends) == message:
+                raise WorkerKilled
+
+    def failing_getreply(self: smtplib.SMTP) -> tuple[int, bytes]:
+        reply = getreply(self)
+        if fault == "no answer" and len(ends) == message and reply[0] == 250:
+            self.close()
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return reply
+
+    monkeypatch.setattr(smtplib.SMTP, "send", failing_send)
+    monkeypatch.setattr(smtplib.SMTP, "getreply", failing_getreply)
+
+
 @pytest.mark.parametrize(
     ("where", "uncertain", "missing", "why"),
     [
         ("RCPT", [1], [], "before its data nothing went: the second goes again; the first was last handed"),
-        ("DATA", [2], [2], "its data had started: the server may have it, so staff decide"),
+        ("its data", [1], [], "its data went without its end, which the server drops: it goes again"),
+        ("its hand-over", [2], [2], "handed over, its end not sent: the one instant that loses a message"),
+        ("the end of its data", [2], [], "the server has it: uncertain, and it did arrive"),
     ],
 )
 @responses.activate
-def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
+def test_over_smtp_a_message_is_handed_over_just_before_its_data_ends(
     site: WixSite,
     campaign: SaleStartCampaign,
     killed: None,
@@ -266,7 +297,12 @@ def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
 
     emails = _subscribers(site, 4)
     wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
-    _kill_at(monkeypatch, smtplib.SMTP, "rcpt" if where == "RCPT" else "data", 2)
+    if where == "RCPT":
+        _kill_at(monkeypatch, smtplib.SMTP, "rcpt", 2)
+    elif where == "the end of its data":
+        _at_end_of_data(monkeypatch, 2, "killed")
+    else:  # the second hand-over, which comes once its data went: before it runs, or after
+        _kill_at(monkeypatch, Delivery, "hand_over", 2, after=where == "its hand-over")
     with MailSink() as sink, time_machine.travel(START, tick=False) as traveller:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
@@ -275,7 +311,7 @@ def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
             notifications_drain(budget_seconds=1)
         monkeypatch.undo()
         second = Notification.objects.get(email=emails[1])
-        assert (second.handed_at is not None) is (where == "DATA")
+        assert (second.handed_at is not None) is (where in ("its hand-over", "the end of its data"))
         traveller.shift(dt.timedelta(hours=1))
         notifications_release_stuck()
         notifications_drain(budget_seconds=1)
@@ -286,11 +322,41 @@ def test_over_smtp_a_message_is_handed_over_as_its_data_starts(
     assert statuses == ["uncertain" if i + 1 in uncertain else "sent" for i in range(4)], why
 
 
+@responses.activate
+def test_over_smtp_a_message_whose_row_was_taken_from_its_worker_is_never_ended(
+    site: WixSite, campaign: SaleStartCampaign, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The worker was thought dead and its row released to another while its data went: it
+    does not end that message (the server drops it) and goes on with the rest."""
+    from portal.mailsink import MailSink
+
+    emails = _subscribers(site, 3)
+    wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
+    real, calls = Delivery.hand_over, []
+
+    def released_first(self: Delivery, pk: int, *args: Any, **kwargs: Any) -> bool:
+        calls.append(pk)
+        if len(calls) == 2:  # released as stuck, and another worker claimed it since
+            Notification.objects.filter(pk=pk).update(claimed_at=START + dt.timedelta(minutes=9))
+        return real(self, pk, *args, **kwargs)
+
+    monkeypatch.setattr(Delivery, "hand_over", released_first)
+    with MailSink() as sink, time_machine.travel(START, tick=False):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+        campaigns_drain(budget_seconds=1)
+        notifications_drain(budget_seconds=1)
+    assert sorted(r[0] for r in sink.recipients) == [emails[0], emails[2]]
+    second = Notification.objects.get(email=emails[1])
+    assert (second.status, second.handed_at) == ("sending", None)  # the other worker's now
+
+
 @pytest.mark.parametrize(
     ("phase", "status"),
     [
         ("rcpt", "sent"),  # nothing had gone: retried after its backoff, and sent once
-        ("data", "uncertain"),  # the message had gone, the answer never came: staff decide
+        ("data", "sent"),  # half its data went, not its end: the server dropped it; retried
+        ("no answer", "uncertain"),  # the message had gone, the answer never came: staff decide
     ],
 )
 @responses.activate
@@ -306,8 +372,11 @@ def test_a_connection_that_breaks_is_retried_only_if_the_message_had_not_gone(
 
     emails = _subscribers(site, 3)
     wix_consent(responses.mock, {e: ("SUBSCRIBED", "VALID") for e in emails})
-    broken = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-    _kill_at(monkeypatch, smtplib.SMTP, phase, 2, after=phase == "data", error=broken)
+    if phase == "rcpt":
+        broken = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        _kill_at(monkeypatch, smtplib.SMTP, "rcpt", 2, error=broken)
+    else:
+        _at_end_of_data(monkeypatch, 2, phase)
     with MailSink() as sink, time_machine.travel(START, tick=False) as traveller:
         settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
         settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
@@ -429,9 +498,16 @@ def test_the_hand_over_statement_writes_only_a_row_this_worker_holds(
     assert hand_over(rows[1].pk, handed_at=START, message_id="<m1@x>") is False  # never claimed
     jobs.finish(Notification, rows[0].pk, status="sent")
     assert hand_over(rows[0].pk, handed_at=START, message_id="<again@x>") is False  # settled since
+    # Given its claim, a row released as stuck and claimed by another worker is not written.
+    with time_machine.travel(START, tick=False):
+        assert jobs.claim(Notification, rows[1].pk)
+    mine = Notification.objects.get(pk=rows[1].pk).claimed_at
+    assert hand_over(rows[1].pk, claim=mine, handed_at=START, message_id="<m1@x>") is True
+    Notification.objects.filter(pk=rows[1].pk).update(claimed_at=START + dt.timedelta(minutes=9))
+    assert hand_over(rows[1].pk, claim=mine, handed_at=BEFORE, message_id="<late@x>") is False
     assert list(Notification.objects.order_by("pk").values_list("status", "handed_at", "message_id")) == [
         ("sent", START, "<m0@x>"),
-        ("queued", None, ""),
+        ("sending", START, "<m1@x>"),
         ("queued", None, ""),
     ]
     with pytest.raises(TypeError):

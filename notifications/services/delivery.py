@@ -1,15 +1,20 @@
 """One drain's delivery state: its connection to the mail server, the hand-over written just
 before each message goes, and the "sent" marks (see ``notifications.services.sending``).
 
-Per email, one statement: the hand-over (its time and Message-ID). The rows the server took
-are marked sent together when the batch ends. A row is handed over only once the server took
-(or refused) the one before, so after a crash the hand-overs tell what went.
+Per email, one statement: the hand-over (its time and Message-ID), written over SMTP after the
+message's data and before the line that ends it. The rows the server took are marked sent
+together when the batch ends. A row is handed over only once the server took (or refused) the
+one before, so after a crash the hand-overs tell what went.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import re
 import smtplib
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +27,8 @@ from notifications.services.emails import CampaignMessages
 from portal import jobs
 
 log = logging.getLogger(__name__)
+
+_LEADING_PERIOD = re.compile(rb"(?m)^\.")
 
 
 class ClaimLost(Exception):
@@ -44,9 +51,9 @@ class Delivery:
         # refused it, which is marked at once), so the hand-overs tell which went.
         self.mark_handed = jobs.ClaimedUpdate(Notification, fields=("handed_at", "message_id"))
         self.accepted: list[int] = []
-        # The row whose message is going now (its pk and Message-ID), and whether the SMTP
-        # connection hands it over itself as the message data starts (see :meth:`open`).
-        self.sending: tuple[int, str] = (0, "")
+        # The row whose message is going now (its pk, Message-ID and claim), and whether the SMTP
+        # connection hands it over itself, before the end of the data (see :meth:`_data`).
+        self.sending: tuple[int, str, dt.datetime | None] = (0, "", None)
         self.at_data = False
         self.handed: int | None = None  # the row whose message went, for this send
 
@@ -70,10 +77,11 @@ class Delivery:
             )
         return email in self.suppressed[site_id]
 
-    def hand_over(self, pk: int, message_id: str = "") -> bool:
-        """Record that row ``pk`` goes to the server now. False if it is no longer this
-        worker's (released as stuck): then it must not go."""
-        if not self.mark_handed(pk, handed_at=timezone.now(), message_id=message_id):
+    def hand_over(self, pk: int, message_id: str = "", claim: dt.datetime | None = None) -> bool:
+        """Record that row ``pk`` (claimed at ``claim``) goes to the server now. False if it is
+        no longer this worker's (released as stuck, maybe taken by another): then it must not
+        go."""
+        if not self.mark_handed(pk, claim=claim, handed_at=timezone.now(), message_id=message_id):
             return False
         self.handed = pk
         return True
@@ -96,23 +104,54 @@ class Delivery:
             connection = get_connection()
             connection.open()
             self.connection = connection
-            # Django's SMTP backend: the hand-over is written as smtplib starts the message
-            # data, once the server has answered MAIL and RCPT. A server delivers nothing
-            # before the data's end, so a worker killed before that point sent nothing and its
-            # row can go again; the window in which a message's fate is unknown shrinks to the
-            # data itself. (Other backends, an ESP's API, hand over before the call.)
+            # Django's SMTP backend: the hand-over is written between a message's data and the
+            # line that ends it (see :meth:`_data`). Other backends (an ESP's API) hand over
+            # before the call.
             smtp = getattr(connection, "connection", None)
             self.at_data = isinstance(smtp, smtplib.SMTP)
             if isinstance(smtp, smtplib.SMTP):
-                smtp.data = self._handing_over(smtp.data)  # type: ignore[method-assign,assignment]
+                smtp.data = self._data(smtp)  # type: ignore[method-assign,assignment]
+                # The end of the data goes alone: it must not wait for the data's ACK (Nagle).
+                # (A socket that is not TCP, a Unix one, has no such option.)
+                if smtp.sock is not None:
+                    with contextlib.suppress(OSError):
+                        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _handing_over(self, data: Callable[[Any], tuple[int, bytes]]) -> Callable[[Any], tuple[int, bytes]]:
-        def data_once_handed_over(msg: Any) -> tuple[int, bytes]:
-            if not self.hand_over(*self.sending):
+    def _data(self, smtp: smtplib.SMTP) -> Callable[[bytes | str], tuple[int, bytes]]:
+        """smtplib's ``data()`` with the hand-over written after the message's data has gone
+        and before the line that ends it.
+
+        A server delivers a message only once that line came: a worker killed before it (in
+        MAIL, RCPT or the data itself) sent nothing, and as nothing was handed over its row goes
+        again. Killed after it, the row was handed over and the server has the message. What is
+        left unknown is the instant between the hand-over's commit and the three bytes that end
+        the data ("." and a line break): the row of a worker killed there is uncertain and did not arrive.
+        """
+        original = smtp.data
+
+        def data(msg: bytes | str) -> tuple[int, bytes]:
+            if not isinstance(msg, bytes):  # sendmail() passes bytes; text is handed over first
+                if not self.hand_over(*self.sending):
+                    raise ClaimLost(self.sending[0])
+                return original(msg)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            body = _LEADING_PERIOD.sub(b"..", msg)  # RFC 5321 4.5.2, as smtplib does
+            smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+            try:
+                handed = self.hand_over(*self.sending)
+            except BaseException:
+                smtp.close()  # the server drops a message whose end never came
+                raise
+            if not handed:
+                smtp.close()
                 raise ClaimLost(self.sending[0])
-            return data(msg)
+            smtp.send(b".\r\n")
+            return smtp.getreply()
 
-        return data_once_handed_over
+        return data
 
     def close(self) -> None:
         self.flush()

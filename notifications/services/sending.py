@@ -219,8 +219,8 @@ def notification_send(*, notification: Notification, drain: Delivery, now: dt.da
         drain.open()
     except Exception as exc:
         return notification_settle(notification=notification, error=exc, drain=drain)
-    drain.sending, drain.handed = (notification.pk, message_id), None
-    if not drain.at_data and not drain.hand_over(notification.pk, message_id):
+    drain.sending, drain.handed = (notification.pk, message_id, notification.claimed_at), None
+    if not drain.at_data and not drain.hand_over(*drain.sending):
         return "claim-lost"
     try:
         drain.connection.send_messages([message])
@@ -234,7 +234,7 @@ def notification_send(*, notification: Notification, drain: Delivery, now: dt.da
 
 
 def _push(notification: Notification, campaign: SaleStartCampaign, drain: Delivery) -> str:
-    if not drain.hand_over(notification.pk):
+    if not drain.hand_over(notification.pk, claim=notification.claimed_at):
         return "claim-lost"
     try:
         push_deliver(notification=notification, campaign=campaign, context=drain.messages(campaign).context)
@@ -274,7 +274,9 @@ def notifications_drain(
             woken_at=woken_at,
             batch=settings.NOTIFICATIONS_SEND_BATCH,
         ):
-            rows = Notification.objects.only("pk", "campaign_id", "channel", "email", "name", "attempts")
+            rows = Notification.objects.only(
+                "pk", "campaign_id", "channel", "email", "name", "attempts", "claimed_at"
+            )
             found = rows.in_bulk(batch)
             drain.load({n.campaign_id for n in found.values()})
             for index, pk in enumerate(batch):

@@ -137,25 +137,33 @@ class ClaimedUpdate:
     """One UPDATE of chosen fields of a row this worker has claimed, for a loop that writes
     thousands of rows a second (the email drain): the statement is written once from the
     model's fields and run with each row's values. Building the query through the ORM cost
-    twice the database's own work per row. Returns False where the row is no longer claimed."""
+    twice the database's own work per row. Returns False where the row is no longer claimed,
+    or (given the claim's ``claimed_at``) no longer by this claim: it was released as stuck and
+    another worker took it."""
 
     def __init__(self, model: type[Job], *, fields: Sequence[str]) -> None:
         self.model = model
         self.names = tuple(fields)
         meta = model._meta
         self.fields = [meta.get_field(name) for name in self.names]
+        self.claimed_at = meta.get_field("claimed_at")
         self.db = router.db_for_write(model)
         quote = connections[self.db].ops.quote_name
-        sets = ", ".join(f"{quote(str(getattr(field, 'column', '')))} = %s" for field in self.fields)
-        status = quote(str(getattr(meta.get_field("status"), "column", "")))
+
+        def column(name: str) -> str:
+            return quote(str(getattr(meta.get_field(name), "column", "")))
+
+        sets = ", ".join(f"{column(name)} = %s" for name in self.names)
         # Only the model's own table and column names go into the text; values are parameters.
         self.sql = (
             f"UPDATE {quote(meta.db_table)} SET {sets} "  # noqa: S608
-            f"WHERE {quote(str(meta.pk.column))} = %s AND {status} = %s"
+            f"WHERE {quote(str(meta.pk.column))} = %s AND {column('status')} = %s"
         )
+        self.sql_of_claim = f"{self.sql} AND {column('claimed_at')} = %s"
 
-    def __call__(self, pk: int, **values: Any) -> bool:
-        """Set ``values`` (exactly the ``fields`` given at construction) on claimed row ``pk``."""
+    def __call__(self, pk: int, *, claim: dt.datetime | None = None, **values: Any) -> bool:
+        """Set ``values`` (exactly the ``fields`` given at construction) on claimed row ``pk``
+        (claimed at ``claim``, when given)."""
         if values.keys() != set(self.names):
             raise TypeError(f"expected values for {self.names}, got {sorted(values)}")
         connection_ = connections[self.db]
@@ -163,8 +171,11 @@ class ClaimedUpdate:
             field.get_db_prep_save(values[name], connection_)  # type: ignore[union-attr]
             for name, field in zip(self.names, self.fields, strict=True)
         ]
+        params += [pk, self.model.CLAIMED]
+        if claim is not None:
+            params.append(self.claimed_at.get_db_prep_value(claim, connection_))
         with connection_.cursor() as cursor:
-            cursor.execute(self.sql, [*params, pk, self.model.CLAIMED])
+            cursor.execute(self.sql if claim is None else self.sql_of_claim, params)
             return cursor.rowcount == 1
 
 
