@@ -5,7 +5,8 @@
 A fresh portal (SQLite in a temporary directory, or DATABASE_URL/REDIS_URL) with the Wix
 sandbox served by gunicorn (Wix's consent check: Email Subscriptions queried by ``email $in``
 in batches), N subscribers on the local list, all SUBSCRIBED on the sandbox "Wix", and an
-SMTP sink (aiosmtpd, its own process) that logs each Message-ID it accepts.
+SMTP sink (aiosmtpd, its own process) that logs each Message-ID it accepts (and, apart, each
+whose end of data reached it).
 
 1. **Portal**: the campaign is released (recipients resolved through Wix, ledger written),
    then ``--workers`` worker processes drain it (each over one SMTP connection). Prints
@@ -17,7 +18,9 @@ SMTP sink (aiosmtpd, its own process) that logs each Message-ID it accepts.
    workers, each killed at the next of K points spread over the campaign) and its claimed rows
    released (the last it handed to the server becomes ``uncertain``: never resent by itself;
    those handed before it were sent; the others are sent again), a worker restarted. Counts
-   duplicates and missing at the sink, and which uncertain rows had reached it.
+   duplicates and missing at the sink, which uncertain rows had reached it, and of those that
+   had not, which had ended at the sink nonetheless (aiosmtpd drops a message whose end it had
+   not read yet when the connection closed; Postfix would queue it).
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.M | re.I)
 # --- the SMTP sink (its own process) ------------------------------------------------------
 def sink_main(port: int, log: Path) -> None:
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
-    out = log.open("ab", buffering=0)
+    out, ended = log.open("ab", buffering=0), ended_log(log).open("ab", buffering=0)
 
     class Handler:
         async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
@@ -57,10 +61,35 @@ def sink_main(port: int, log: Path) -> None:
             out.write((found.group(1) if found else b"<none>") + b"\n")
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    class Session(SMTP):
+        """aiosmtpd's session, noting each message whose end reached the sink as it arrives
+        (before the session reads it). aiosmtpd drops such a message when the client's
+        connection closes before it read it (it cancels the session at EOF); Postfix or Exim,
+        reading in order, would queue it. The crash report tells the two apart."""
+
+        wire = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.wire += data
+            while (end := self.wire.find(b"\r\n.\r\n")) >= 0:
+                found = MESSAGE_ID.search(self.wire, 0, end)
+                if found:
+                    ended.write(found.group(1) + b"\n")
+                self.wire = self.wire[end + 5 :]
+            super().data_received(data)
+
+    class Sink(Controller):
+        def factory(self) -> SMTP:
+            return Session(self.handler)
+
+    controller = Sink(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     controller.stop()
+
+
+def ended_log(log: Path) -> Path:
+    return log.with_name(log.stem + "-ended.log")
 
 
 def sink_ids(log: Path) -> list[str]:
@@ -331,9 +360,15 @@ def main() -> None:
             f"restart {len(seen2)} distinct received, {duplicates} duplicate(s), {len(missing)} missing"
         )
         if missing:
+            on_wire = set(sink_ids(ended_log(log)))
+            ended = [pk for pk in missing if message_id_for(pk) in on_wire]
             print(
-                f"          missing: {missing}: uncertain rows the server had not taken when their "
-                "worker died (staff send them again)"
+                f"          missing: {missing}: uncertain rows the sink had not taken when their "
+                f"worker died (staff send them again); {len(ended)} of them had ended at the sink, "
+                "which dropped them unread as the connection closed (aiosmtpd cancels its session "
+                "at EOF; Postfix or Exim would have queued them), "
+                f"{len(missing) - len(ended)} never ended (the worker died between the hand-over and "
+                "the end of the data)"
             )
     finally:
         stop(running)

@@ -322,6 +322,26 @@ def test_over_smtp_a_message_is_handed_over_just_before_its_data_ends(
     assert statuses == ["uncertain" if i + 1 in uncertain else "sent" for i in range(4)], why
 
 
+def test_over_smtp_the_end_of_the_data_is_not_held_back_by_nagle(settings: Any) -> None:
+    """It goes alone after the hand-over: without TCP_NODELAY it would wait for the ACK of the
+    data before it (up to 40 ms when the server delays its ACKs)."""
+    import socket
+
+    from portal.mailsink import MailSink
+
+    with MailSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+        drain = Delivery()
+        drain.open()
+        try:
+            assert drain.at_data
+            sock = drain.connection.connection.sock
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        finally:
+            drain.close()
+
+
 @responses.activate
 def test_over_smtp_a_message_whose_row_was_taken_from_its_worker_is_never_ended(
     site: WixSite, campaign: SaleStartCampaign, monkeypatch: pytest.MonkeyPatch, settings: Any

@@ -123,9 +123,11 @@ class Delivery:
 
         A server delivers a message only once that line came: a worker killed before it (in
         MAIL, RCPT or the data itself) sent nothing, and as nothing was handed over its row goes
-        again. Killed after it, the row was handed over and the server has the message. What is
-        left unknown is the instant between the hand-over's commit and the three bytes that end
-        the data ("." and a line break): the row of a worker killed there is uncertain and did not arrive.
+        again. Killed after it, the row was handed over and the server has the message. Lost is
+        only the message of a worker killed between sending the hand-over and sending the three
+        bytes that end the data (".", a line break): on SQLite an instant, on PostgreSQL the
+        commit's wait for the WAL flush (the server commits what it received). Its row is
+        uncertain, like the one the server took.
         """
         original = smtp.data
 
