@@ -106,9 +106,10 @@ class Notification(Job):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     message_id = models.CharField("Message-ID", max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # Written in the same commit as the previous row's "sent", just before the message goes to
-    # the server: a dead worker's row handed over in its claim (handed_at >= claimed_at) may
-    # have gone out (uncertain); one never handed over did not (it is sent again).
+    # Written just before the message goes to the server (over SMTP: before the end of its
+    # data), and only once the server took the row before: of a dead worker's rows handed over
+    # in its claim (handed_at >= claimed_at), the last may have gone out (uncertain) and the
+    # others did; one never handed over did not (it is sent again).
     handed_at = models.DateTimeField(
         null=True, blank=True, help_text="When its message was last handed to the mail server."
     )

@@ -117,7 +117,7 @@ class Delivery:
                     with contextlib.suppress(OSError):
                         smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _data(self, smtp: smtplib.SMTP) -> Callable[[bytes | str], tuple[int, bytes]]:
+    def _data(self, smtp: smtplib.SMTP) -> Callable[[bytes], tuple[int, bytes]]:
         """smtplib's ``data()`` with the hand-over written after the message's data has gone
         and before the line that ends it.
 
@@ -129,13 +129,8 @@ class Delivery:
         commit's wait for the WAL flush (the server commits what it received). Its row is
         uncertain, like the one the server took.
         """
-        original = smtp.data
 
-        def data(msg: bytes | str) -> tuple[int, bytes]:
-            if not isinstance(msg, bytes):  # sendmail() passes bytes; text is handed over first
-                if not self.hand_over(*self.sending):
-                    raise ClaimLost(self.sending[0])
-                return original(msg)
+        def data(msg: bytes) -> tuple[int, bytes]:  # sendmail(), its one caller, passes bytes
             smtp.putcmd("data")
             code, reply = smtp.getreply()
             if code != 354:
